@@ -1,0 +1,302 @@
+/**
+ * Handlers: what a consumer group does with the events it receives.
+ *
+ * A handler names its consumer group, the event class it consumes, its claim settings
+ * and either `handle` (one event) or `handleBatch` (many, with per-event outcomes).
+ * Its requirements travel in its Effect type and are provided by Layers, so a handler
+ * can depend on any service.
+ *
+ * @example
+ * ```ts
+ * const IndexKeyword = Handler.make({
+ *   name: "archive.KeywordIndex",
+ *   event: IndexRecord,
+ *   routingKey: "keyword",
+ *   handle: (event) => Effect.flatMap(KeywordIndex, (index) => index.add(event))
+ * })
+ * ```
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import type * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Effect from "effect/Effect"
+import { InvalidConfig } from "./Errors.js"
+import * as Event from "./Event.js"
+
+/** Fail a delivery with this to dead-letter it at once, without retries. */
+export class Permanent extends Schema.TaggedError<Permanent>()("sluice/Permanent", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** Fail a delivery with this to mark it skipped: settled, not an error, not retried. */
+export class Skip extends Schema.TaggedError<Skip>()("sluice/Skip", {
+  reason: Schema.String
+}) {}
+
+/** What became of one event of a batch. */
+export type Outcome =
+  | { readonly _tag: "Succeeded" }
+  | { readonly _tag: "Skipped"; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly error: unknown; readonly permanent: boolean }
+
+/** Constructors for {@link Outcome}s a batch handler returns, one per delivery, in order. */
+export const Outcome = {
+  succeeded: { _tag: "Succeeded" } as Outcome,
+  skipped: (reason: string): Outcome => ({ _tag: "Skipped", reason }),
+  /** Retry later per the handler's schedule, counting an attempt. */
+  retry: (error: unknown): Outcome => ({ _tag: "Failed", error, permanent: false }),
+  /** Dead-letter now. */
+  permanent: (error: unknown): Outcome => ({ _tag: "Failed", error, permanent: true })
+} as const
+
+/** Correlation data carried with every event. */
+export interface EventMetadata {
+  readonly correlationId?: string | undefined
+  readonly causationId?: string | undefined
+  readonly traceId?: string | undefined
+  readonly spanId?: string | undefined
+  readonly [key: string]: unknown
+}
+
+/** One claimed event as a handler sees it. */
+export interface Delivery<A> {
+  /** Stable across attempts: key external side effects on it. */
+  readonly id: string
+  readonly eventId: string
+  readonly event: A
+  /** 1 on the first attempt. */
+  readonly attempt: number
+  readonly routingKey: string | null
+  readonly metadata: EventMetadata
+  readonly createdAt: Date
+}
+
+/**
+ * How the handler's work meets the acknowledgement.
+ * - `"handler"`: the handler's SQL and emits run inside the acknowledging transaction
+ *   (exactly-once effects inside the database; best for short handlers).
+ * - `"ack"`: the handler runs outside any transaction; its emits are buffered and
+ *   written with the acknowledgement in one short transaction at the end, so slow
+ *   external work never holds a transaction open. Its own SQL commits on its own.
+ */
+export type TransactionMode = "handler" | "ack"
+
+/** The event schema a handler consumes: an {@link Event.Class}. */
+export type EventSchema<A, I> = Schema.Schema<A, I, never> & { readonly _tag: string }
+
+interface CommonOptions<A, I> {
+  /** The consumer group: stable across deploys; every handler is its own group. */
+  readonly name: string
+  readonly event: EventSchema<A, I>
+  /** Take only events with this routing key (or one of these). */
+  readonly routingKey?: string | ReadonlyArray<string> | undefined
+  /** Deliveries claimed at once. Default 1. */
+  readonly batchSize?: number | undefined
+  /** Idle wait between claims when nothing was found (NOTIFY wakes earlier). Default 1 second. */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** Attempts before a delivery is dead-lettered. Default 10. */
+  readonly maxAttempts?: number | undefined
+  /** A lease not extended for this long is taken back by the reaper. Default 60 seconds. */
+  readonly claimTimeout?: Duration.DurationInput | undefined
+  /** How often a running batch extends its lease. Default a third of `claimTimeout`. */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
+  /** Claim-loop fibers for this handler in this process. Default 1. */
+  readonly concurrency?: number | undefined
+  /** Delay before retry n is the n-th delay of this schedule; when it ends, the delivery is dead-lettered. */
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** See {@link TransactionMode}. Default `"handler"`. */
+  readonly transaction?: TransactionMode | undefined
+  /** Interleave routing keys in each claim so a flood on one key cannot starve another. Default false. */
+  readonly interleaveRoutingKeys?: boolean | undefined
+}
+
+/** Options of a handler that takes one event at a time. */
+export interface SingleOptions<A, I, E, R> extends CommonOptions<A, I> {
+  readonly handle: (event: A, delivery: Delivery<A>) => Effect.Effect<void, E, R>
+}
+
+/** Options of a handler that takes a batch; it may return one {@link Outcome} per delivery. */
+export interface BatchOptions<A, I, E, R> extends CommonOptions<A, I> {
+  readonly handleBatch: (
+    deliveries: ReadonlyArray<Delivery<A>>
+  ) => Effect.Effect<void | ReadonlyArray<Outcome>, E, R>
+}
+
+/** The resolved settings of a handler. */
+export interface Settings {
+  readonly name: string
+  readonly eventType: string
+  readonly routingKeys: ReadonlyArray<string> | null
+  readonly batchSize: number
+  readonly pollInterval: Duration.Duration
+  readonly maxAttempts: number
+  readonly claimTimeout: Duration.Duration
+  readonly heartbeatInterval: Duration.Duration
+  readonly concurrency: number
+  readonly retry: Schedule.Schedule<unknown, unknown>
+  readonly transaction: TransactionMode
+  readonly interleaveRoutingKeys: boolean
+}
+
+/** A handler, its event type erased: what the worker pool runs. */
+export interface Handler<R = never> {
+  readonly settings: Settings
+  /** The first problem with its options, if any (the pool refuses to start with it). */
+  readonly problem: Option.Option<InvalidConfig>
+  readonly decode: (payload: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly run:
+    | {
+      readonly _tag: "single"
+      readonly handle: (delivery: Delivery<unknown>) => Effect.Effect<void, unknown, R>
+    }
+    | {
+      readonly _tag: "batch"
+      readonly handleBatch: (
+        deliveries: ReadonlyArray<Delivery<unknown>>
+      ) => Effect.Effect<void | ReadonlyArray<Outcome>, unknown, R>
+    }
+}
+
+/** The defaults every unset option takes. */
+export const defaults = {
+  batchSize: 1,
+  pollInterval: Duration.seconds(1),
+  maxAttempts: 10,
+  claimTimeout: Duration.seconds(60),
+  concurrency: 1,
+  retry: Schedule.exponential(Duration.seconds(1), 2).pipe(
+    Schedule.union(Schedule.spaced(Duration.minutes(10))),
+    Schedule.jittered
+  ),
+  transaction: "handler" as TransactionMode
+}
+
+/** Defines a handler. Options are checked when the worker pool starts. */
+export function make<A, I, E, R>(options: SingleOptions<A, I, E, R>): Handler<R>
+export function make<A, I, E, R>(options: BatchOptions<A, I, E, R>): Handler<R>
+export function make<A, I, E, R>(options: SingleOptions<A, I, E, R> | BatchOptions<A, I, E, R>): Handler<R> {
+  const [settings, problem] = resolve(options)
+  const schema = options.event as unknown as Schema.Schema<unknown, unknown, never>
+  const decode = (payload: unknown) => Event.decode(schema, payload)
+  if ("handleBatch" in options) {
+    const handleBatch = options.handleBatch as (
+      deliveries: ReadonlyArray<Delivery<unknown>>
+    ) => Effect.Effect<void | ReadonlyArray<Outcome>, E, R>
+    return { settings, problem, decode, run: { _tag: "batch", handleBatch } }
+  }
+  const handle = options.handle as (event: unknown, delivery: Delivery<unknown>) => Effect.Effect<void, E, R>
+  return {
+    settings,
+    problem,
+    decode,
+    run: { _tag: "single", handle: (delivery) => handle(delivery.event, delivery) }
+  }
+}
+
+const resolve = <A, I>(options: CommonOptions<A, I>): readonly [Settings, Option.Option<InvalidConfig>] => {
+  const problems: Array<InvalidConfig> = []
+  const subject = `handler ${JSON.stringify(options.name)}`
+  const invalid = (field: string, value: unknown, rule: string) =>
+    problems.push(new InvalidConfig({ subject, field, value: show(value), rule }))
+
+  const integer = (field: string, value: number | undefined, fallback: number, min: number, max: number) => {
+    if (value === undefined) return fallback
+    if (!Number.isInteger(value) || value < min || value > max) {
+      invalid(field, value, `must be an integer from ${min} to ${max}`)
+      return fallback
+    }
+    return value
+  }
+  const duration = (field: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
+    if (value === undefined) return fallback
+    const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
+    if (decoded === undefined || !Duration.isFinite(decoded) || Duration.toMillis(decoded) <= 0) {
+      invalid(field, value, "must be a positive, finite duration")
+      return fallback
+    }
+    return decoded
+  }
+
+  if (typeof options.name !== "string" || options.name.length === 0 || options.name.length > 200) {
+    invalid("name", options.name, "must be a non-empty string of at most 200 characters")
+  }
+  const eventType = typeof options.event?._tag === "string" ? options.event._tag : ""
+  if (eventType.length === 0) {
+    invalid("event", options.event, "must be an event class (Event.Class) with a stable type name")
+  }
+  const keys = options.routingKey === undefined
+    ? null
+    : typeof options.routingKey === "string"
+    ? [options.routingKey]
+    : [...options.routingKey]
+  if (keys !== null && (keys.length === 0 || keys.some((key) => typeof key !== "string" || key.length === 0))) {
+    invalid("routingKey", options.routingKey, "must be a non-empty string or a non-empty list of them")
+  }
+  const claimTimeout = duration("claimTimeout", options.claimTimeout, defaults.claimTimeout)
+  const heartbeatInterval = duration(
+    "heartbeatInterval",
+    options.heartbeatInterval,
+    Duration.millis(Math.max(1, Math.floor(Duration.toMillis(claimTimeout) / 3)))
+  )
+  if (Duration.greaterThanOrEqualTo(heartbeatInterval, claimTimeout)) {
+    invalid(
+      "claimTimeout",
+      Duration.format(claimTimeout),
+      `must be greater than the heartbeat interval (${Duration.format(heartbeatInterval)})`
+    )
+  }
+  if (options.retry !== undefined && !Schedule.isSchedule(options.retry)) {
+    invalid("retry", options.retry, "must be an Effect Schedule")
+  }
+  if (options.transaction !== undefined && options.transaction !== "handler" && options.transaction !== "ack") {
+    invalid("transaction", options.transaction, `must be "handler" or "ack"`)
+  }
+  const settings: Settings = {
+    name: options.name,
+    eventType,
+    routingKeys: keys,
+    batchSize: integer("batchSize", options.batchSize, defaults.batchSize, 1, 10_000),
+    pollInterval: duration("pollInterval", options.pollInterval, defaults.pollInterval),
+    maxAttempts: integer("maxAttempts", options.maxAttempts, defaults.maxAttempts, 1, 1_000_000),
+    claimTimeout,
+    heartbeatInterval,
+    concurrency: integer("concurrency", options.concurrency, defaults.concurrency, 1, 1_000),
+    retry: options.retry ?? defaults.retry,
+    transaction: options.transaction ?? defaults.transaction,
+    interleaveRoutingKeys: options.interleaveRoutingKeys ?? false
+  }
+  return [settings, Option.fromNullable(problems[0])]
+}
+
+const show = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value)
+  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) {
+    return String(value)
+  }
+  if (typeof value === "function") return "a function"
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** The stable id of a delivery: its consumer group and event id. */
+export const deliveryId = (group: string, eventId: string) => `${group}/${eventId}`
+
+/** Checks that an error is a {@link Permanent} failure. */
+export const isPermanent = (error: unknown): error is Permanent =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "sluice/Permanent"
+
+/** Checks that an error is a {@link Skip}. */
+export const isSkip = (error: unknown): error is Skip =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "sluice/Skip"
+
+
+/** The delivery being handled, in a handler's context: emits made there carry its ids as causation. */
+export class CurrentDelivery extends Context.Tag("sluice/CurrentDelivery")<CurrentDelivery, Delivery<unknown>>() {}

@@ -1,0 +1,173 @@
+/**
+ * The transactional outbox: `emit` writes events into the caller's current SQL
+ * transaction, so domain writes and the events they cause commit together or not at
+ * all. Each call is one statement whatever the number of events: the event rows, one
+ * delivery per subscribed consumer group (joined in SQL from the subscriptions), and a
+ * `pg_notify` per group that wakes consumers at commit.
+ *
+ * @example
+ * ```ts
+ * yield* sql.withTransaction(Effect.gen(function*() {
+ *   yield* sql`INSERT INTO records ${sql.insert(record)}`
+ *   yield* Outbox.emit(new RecordPublished({ srn, title }), { dedupKey: srn })
+ * }))
+ * ```
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { EmitFailed } from "./Errors.js"
+import * as Event from "./Event.js"
+import { CurrentDelivery } from "./Handler.js"
+import type { EventRow } from "./Store.js"
+import { Store } from "./Store.js"
+
+/** Options of one emitted event. */
+export interface EmitOptions {
+  /** Routes the event to subscriptions filtered on this key (e.g. an index backend). */
+  readonly routingKey?: string | undefined
+  /** A second emit with the same type and key is a no-op. */
+  readonly dedupKey?: string | undefined
+  /** Deliver no earlier than this long after the emit. */
+  readonly deliverAfter?: Duration.DurationInput | undefined
+  /** Deliver no earlier than this time. */
+  readonly deliverAt?: Date | undefined
+  /** Extra metadata stored with the event (correlation and causation ids are filled in). */
+  readonly metadata?: Record<string, unknown> | undefined
+}
+
+/** An event with its options, for {@link emitAll}. */
+export interface Emission {
+  readonly event: Event.EventInstance
+  readonly options?: EmitOptions | undefined
+}
+
+export interface OutboxService {
+  /** Writes events (one statement) into the current transaction. */
+  readonly emitAll: (events: ReadonlyArray<Event.EventInstance | Emission>) => Effect.Effect<void, EmitFailed>
+}
+
+/** The outbox, as a service. */
+export class Outbox extends Context.Tag("sluice/Outbox")<Outbox, OutboxService>() {}
+
+/** Emits one event into the current transaction. */
+export const emit = Effect.fn("Outbox.emit")(function*(event: Event.EventInstance, options?: EmitOptions) {
+  const outbox = yield* Outbox
+  yield* outbox.emitAll([options === undefined ? event : { event, options }])
+})
+
+/** Emits many events in one statement, into the current transaction. */
+export const emitAll = Effect.fn("Outbox.emitAll")(function*(events: ReadonlyArray<Event.EventInstance | Emission>) {
+  const outbox = yield* Outbox
+  yield* outbox.emitAll(events)
+})
+
+const isEmission = (item: Event.EventInstance | Emission): item is Emission =>
+  "event" in item && typeof item.event === "object" && item.event !== null && !("_tag" in item && typeof item._tag === "string")
+
+/** Encodes events into store rows, filling in causation and trace metadata. */
+export const toRows = (
+  items: ReadonlyArray<Event.EventInstance | Emission>,
+  now: number
+): Effect.Effect<ReadonlyArray<EventRow>, EmitFailed> =>
+  Effect.gen(function*() {
+    const cause = yield* Effect.serviceOption(CurrentDelivery)
+    const span = yield* Effect.option(Effect.currentSpan)
+    const inherited: Record<string, unknown> = {}
+    if (Option.isSome(cause)) {
+      inherited.causationId = cause.value.eventId
+      inherited.correlationId = cause.value.metadata.correlationId ?? cause.value.eventId
+    }
+    if (Option.isSome(span)) {
+      inherited.traceId = span.value.traceId
+      inherited.spanId = span.value.spanId
+    }
+    const rows: Array<EventRow> = []
+    for (const item of items) {
+      const { event, options } = isEmission(item) ? item : { event: item, options: undefined }
+      const schema = Event.classOf(event)
+      if (schema === undefined || typeof event._tag !== "string") {
+        return yield* new EmitFailed({
+          eventType: String((event as { _tag?: unknown })._tag),
+          reason: "encode",
+          message: "not an event: emit takes instances of an Event.Class"
+        })
+      }
+      const encoded = Event.encode(schema, event)
+      if (Either.isLeft(encoded)) {
+        return yield* new EmitFailed({
+          eventType: event._tag,
+          reason: "encode",
+          message: `cannot encode ${event._tag}: ${Event.formatError(encoded.left)}`,
+          cause: encoded.left
+        })
+      }
+      rows.push({
+        type: event._tag,
+        routing_key: options?.routingKey ?? null,
+        payload: encoded.right,
+        metadata: options?.metadata === undefined ? inherited : { ...inherited, ...options.metadata },
+        dedup_key: options?.dedupKey ?? null,
+        available_at: availableAt(options, now)
+      })
+    }
+    return rows
+  })
+
+const availableAt = (options: EmitOptions | undefined, now: number): Date | null => {
+  if (options?.deliverAt !== undefined) return options.deliverAt
+  if (options?.deliverAfter !== undefined) return new Date(now + Duration.toMillis(options.deliverAfter))
+  return null
+}
+
+/** The outbox writing through the store into the caller's transaction. */
+export const make: Effect.Effect<OutboxService, never, Store> = Effect.gen(function*() {
+  const store = yield* Store
+  return {
+    emitAll: (items) =>
+      items.length === 0 ? Effect.void : Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* toRows(items, now)
+        yield* store.emit(rows, new Date(now)).pipe(
+          Effect.mapError((error) =>
+            new EmitFailed({
+              eventType: rows.map((row) => row.type).join(", "),
+              reason: "database",
+              message: error.message,
+              cause: error
+            })
+          )
+        )
+      })
+  }
+})
+
+/** The outbox as a layer. */
+export const layer: Layer.Layer<Outbox, never, Store> = Layer.effect(Outbox, make)
+
+/**
+ * An outbox that only collects rows, for handlers in `"ack"` transaction mode: the
+ * worker writes them with the acknowledgement.
+ */
+export const makeBuffer = (): { readonly service: OutboxService; readonly take: () => ReadonlyArray<EventRow> } => {
+  let rows: Array<EventRow> = []
+  return {
+    service: {
+      emitAll: (items) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => toRows(items, now)).pipe(
+          Effect.map((encoded) => {
+            rows.push(...encoded)
+          })
+        )
+    },
+    take: () => {
+      const taken = rows
+      rows = []
+      return taken
+    }
+  }
+}

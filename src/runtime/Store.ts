@@ -1,0 +1,330 @@
+/**
+ * Every SQL statement of the runtime, and nothing else. The store moves rows: it knows
+ * nothing of schemas or handlers. Each operation is one statement (one round trip),
+ * except group registration, which runs at start.
+ *
+ * Times are parameters from Effect's `Clock`, never `now()` in SQL, so `TestClock`
+ * drives the whole runtime.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { StoreError } from "./Errors.js"
+import { RuntimeConfig } from "./RuntimeConfig.js"
+
+/** The life of a delivery: pending → claimed → delivered | failed | skipped (or back to pending). */
+export type DeliveryStatus = "pending" | "claimed" | "delivered" | "failed" | "skipped"
+
+/** One event to write. `availableAt` defaults to the emit time. */
+export interface EventRow {
+  readonly type: string
+  readonly routing_key: string | null
+  readonly payload: unknown
+  readonly metadata: Record<string, unknown>
+  readonly dedup_key: string | null
+  readonly available_at: Date | null
+}
+
+/** A consumer group with what it subscribes to. `routingKey` null takes every key. */
+export interface GroupRegistration {
+  readonly name: string
+  readonly claimTimeoutMs: number
+  readonly maxAttempts: number
+  readonly subscriptions: ReadonlyArray<{ readonly eventType: string; readonly routingKey: string | null }>
+}
+
+/** A claimed delivery with its event. `event_id` is a bigint as text. */
+export interface ClaimedRow {
+  readonly event_id: string
+  readonly attempts: number
+  readonly type: string
+  readonly routing_key: string | null
+  readonly payload: unknown
+  readonly metadata: Record<string, unknown> | null
+  readonly created_at: Date
+}
+
+/** The outcome to record for one claimed delivery. */
+export interface Settlement {
+  readonly event_id: string
+  readonly status: Exclude<DeliveryStatus, "claimed">
+  /** When a pending delivery becomes due again; null keeps the current value. */
+  readonly available_at: Date | null
+  readonly last_error: string | null
+  /** Give the attempt back (a release on shutdown is not an attempt). */
+  readonly release: boolean
+}
+
+/** A delivery the reaper took back from an expired lease. */
+export interface ReapedRow {
+  readonly consumer_group: string
+  readonly event_id: string
+  readonly status: "pending" | "failed"
+}
+
+/** Counts per consumer group and status. */
+export interface GroupCounts {
+  readonly consumer_group: string
+  readonly status: DeliveryStatus
+  readonly count: number
+}
+
+export interface StoreService {
+  /** Writes events and their deliveries (joined from subscriptions) and notifies the groups, in one statement. Returns the new ids; deduplicated events get none. */
+  readonly emit: (rows: ReadonlyArray<EventRow>, now: Date) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** Upserts a group's settings and replaces its subscriptions. */
+  readonly registerGroup: (group: GroupRegistration, now: Date) => Effect.Effect<void, StoreError>
+  /** Claims up to `limit` due deliveries of a group under one lease token. */
+  readonly claim: (options: {
+    readonly group: string
+    readonly limit: number
+    readonly token: string
+    readonly now: Date
+    readonly fair: boolean
+  }) => Effect.Effect<ReadonlyArray<ClaimedRow>, StoreError>
+  /** Extends a lease; returns how many deliveries it still holds. */
+  readonly heartbeat: (
+    group: string,
+    token: string,
+    eventIds: ReadonlyArray<string>,
+    now: Date
+  ) => Effect.Effect<number, StoreError>
+  /** Records outcomes of deliveries held under `token`; returns how many it could record (fenced by the token). */
+  readonly settle: (
+    group: string,
+    token: string,
+    outcomes: ReadonlyArray<Settlement>,
+    now: Date
+  ) => Effect.Effect<number, StoreError>
+  /** Returns expired leases to pending (or failed, past the group's max attempts). */
+  readonly reap: (now: Date, limit: number) => Effect.Effect<ReadonlyArray<ReapedRow>, StoreError>
+  /** Deletes settled deliveries and unneeded events older than `before`, up to `limit` of each. */
+  readonly prune: (
+    before: Date,
+    limit: number
+  ) => Effect.Effect<{ readonly deliveries: number; readonly events: number }, StoreError>
+  /** Delivery counts per group and status. */
+  readonly counts: Effect.Effect<ReadonlyArray<GroupCounts>, StoreError>
+}
+
+/** The runtime's SQL, bound to its schema. */
+export class Store extends Context.Tag("sluice/Store")<Store, StoreService>() {}
+
+const fail = (operation: string) => (cause: SqlError) =>
+  new StoreError({ operation, message: `${operation} failed: ${describeSqlError(cause)}`, cause })
+
+/** The driver's message behind an `SqlError`, which on its own only says "Failed to execute statement". */
+export const describeSqlError = (error: SqlError): string => {
+  const cause = error.cause
+  if (cause instanceof Error && cause.message) return `${error.message}: ${cause.message}`
+  return error.message
+}
+
+/** Builds the store for the configured schema. */
+export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | RuntimeConfig> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const { channel, schema } = yield* RuntimeConfig
+  const events = sql(`${schema}.events`)
+  const deliveries = sql(`${schema}.deliveries`)
+  const subscriptions = sql(`${schema}.subscriptions`)
+  const groups = sql(`${schema}.consumer_groups`)
+
+  const emit: StoreService["emit"] = (rows, now) =>
+    sql<{ id: string }>`
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+          type text, routing_key text, payload jsonb, metadata jsonb, dedup_key text, available_at timestamptz)
+      ), ev AS (
+        INSERT INTO ${events} (type, routing_key, payload, metadata, dedup_key, created_at, available_at)
+        SELECT type, routing_key, payload, coalesce(metadata, '{}'::jsonb), dedup_key,
+               ${now}, coalesce(available_at, ${now})
+        FROM input
+        ON CONFLICT (type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+        RETURNING id, type, routing_key, available_at
+      ), d AS (
+        INSERT INTO ${deliveries} (event_id, consumer_group, status, routing_key, available_at, updated_at)
+        SELECT ev.id, s.consumer_group, 'pending', ev.routing_key, ev.available_at, ${now}
+        FROM ev JOIN ${subscriptions} s
+          ON s.event_type = ev.type AND (s.routing_key IS NULL OR s.routing_key = ev.routing_key)
+        RETURNING consumer_group
+      ), woken AS (
+        SELECT pg_notify(${channel}, g.consumer_group) FROM (SELECT DISTINCT consumer_group FROM d) g
+      )
+      SELECT id::text AS id FROM ev
+      WHERE (SELECT count(*) FROM woken) >= 0
+      ORDER BY id`.pipe(
+      Effect.map((result) => result.map((row) => row.id)),
+      Effect.mapError(fail("emit"))
+    )
+
+  const registerGroup: StoreService["registerGroup"] = (group, now) =>
+    sql.withTransaction(Effect.gen(function*() {
+      yield* sql`
+        INSERT INTO ${groups} (name, claim_timeout_ms, max_attempts, updated_at)
+        VALUES (${group.name}, ${group.claimTimeoutMs}, ${group.maxAttempts}, ${now})
+        ON CONFLICT (name) DO UPDATE SET
+          claim_timeout_ms = excluded.claim_timeout_ms,
+          max_attempts = excluded.max_attempts,
+          updated_at = excluded.updated_at`
+      const wanted = JSON.stringify(
+        group.subscriptions.map((s) => ({ event_type: s.eventType, routing_key: s.routingKey }))
+      )
+      yield* sql`
+        DELETE FROM ${subscriptions} s
+        WHERE s.consumer_group = ${group.name}
+          AND NOT EXISTS (
+            SELECT 1 FROM jsonb_to_recordset(${wanted}::jsonb) AS w(event_type text, routing_key text)
+            WHERE w.event_type = s.event_type AND w.routing_key IS NOT DISTINCT FROM s.routing_key)`
+      yield* sql`
+        INSERT INTO ${subscriptions} (consumer_group, event_type, routing_key)
+        SELECT ${group.name}, w.event_type, w.routing_key
+        FROM jsonb_to_recordset(${wanted}::jsonb) AS w(event_type text, routing_key text)
+        ON CONFLICT (consumer_group, event_type, coalesce(routing_key, '')) DO NOTHING`
+    })).pipe(Effect.mapError(fail("registerGroup")))
+
+  const claimInOrder = (group: string, limit: number, now: Date) =>
+    sql`
+      SELECT event_id FROM ${deliveries}
+      WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
+      ORDER BY available_at, event_id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED`
+
+  const claimInterleaved = (group: string, limit: number, now: Date) =>
+    sql`
+      WITH RECURSIVE keys AS (
+        (SELECT coalesce(routing_key, '') AS k FROM ${deliveries}
+         WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
+         ORDER BY coalesce(routing_key, '') LIMIT 1)
+        UNION ALL
+        SELECT (SELECT coalesce(routing_key, '') FROM ${deliveries}
+                WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
+                  AND coalesce(routing_key, '') > keys.k
+                ORDER BY coalesce(routing_key, '') LIMIT 1)
+        FROM keys WHERE keys.k IS NOT NULL
+      ), candidates AS (
+        SELECT c.event_id FROM keys, LATERAL (
+          SELECT event_id, row_number() OVER (ORDER BY available_at, event_id) AS rank
+          FROM ${deliveries}
+          WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
+            AND coalesce(routing_key, '') = keys.k
+          ORDER BY available_at, event_id
+          LIMIT ${limit}) c
+        WHERE keys.k IS NOT NULL
+        ORDER BY c.rank, c.event_id
+        LIMIT ${limit}
+      )
+      SELECT event_id FROM ${deliveries}
+      WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
+        AND event_id IN (SELECT event_id FROM candidates)
+      FOR UPDATE SKIP LOCKED`
+
+  const claim: StoreService["claim"] = ({ fair, group, limit, now, token }) =>
+    sql<ClaimedRow>`
+      WITH locked AS (${fair ? claimInterleaved(group, limit, now) : claimInOrder(group, limit, now)}),
+      claimed AS (
+        UPDATE ${deliveries} d
+        SET status = 'claimed', claimed_at = ${now}, claim_token = ${token},
+            attempts = d.attempts + 1, updated_at = ${now}
+        FROM locked
+        WHERE d.consumer_group = ${group} AND d.event_id = locked.event_id
+        RETURNING d.event_id, d.attempts, d.available_at
+      )
+      SELECT c.event_id::text AS event_id, c.attempts, e.type, e.routing_key, e.payload, e.metadata, e.created_at
+      FROM claimed c JOIN ${events} e ON e.id = c.event_id
+      ORDER BY c.available_at, c.event_id`.pipe(Effect.mapError(fail("claim")))
+
+  const heartbeat: StoreService["heartbeat"] = (group, token, eventIds, now) =>
+    sql<{ n: number }>`
+      WITH touched AS (
+        UPDATE ${deliveries} SET claimed_at = ${now}
+        WHERE consumer_group = ${group} AND event_id = ANY(${eventIds}::bigint[])
+          AND claim_token = ${token} AND status = 'claimed'
+        RETURNING 1
+      ) SELECT count(*)::int AS n FROM touched`.pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.mapError(fail("heartbeat"))
+    )
+
+  const settle: StoreService["settle"] = (group, token, outcomes, now) =>
+    sql<{ n: number }>`
+      WITH o AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb) AS o(
+          event_id bigint, status text, available_at timestamptz, last_error text, release boolean)
+      ), settled AS (
+        UPDATE ${deliveries} d
+        SET status = o.status,
+            available_at = coalesce(o.available_at, d.available_at),
+            last_error = o.last_error,
+            attempts = CASE WHEN o.release THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
+            claimed_at = NULL, claim_token = NULL, updated_at = ${now}
+        FROM o
+        WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
+          AND d.claim_token = ${token} AND d.status = 'claimed'
+        RETURNING 1
+      ) SELECT count(*)::int AS n FROM settled`.pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.mapError(fail("settle"))
+    )
+
+  const reap: StoreService["reap"] = (now, limit) =>
+    sql<ReapedRow>`
+      WITH expired AS (
+        SELECT d.event_id, d.consumer_group FROM ${deliveries} d
+        JOIN ${groups} g ON g.name = d.consumer_group
+        WHERE d.status = 'claimed'
+          AND d.claimed_at <= ${now}::timestamptz - g.claim_timeout_ms * interval '1 millisecond'
+        ORDER BY d.claimed_at
+        LIMIT ${limit}
+        FOR UPDATE OF d SKIP LOCKED
+      )
+      UPDATE ${deliveries} d
+      SET status = CASE WHEN d.attempts >= g.max_attempts THEN 'failed' ELSE 'pending' END,
+          available_at = ${now}, claimed_at = NULL, claim_token = NULL, updated_at = ${now},
+          last_error = 'lease expired: not settled within the claim timeout of ' || g.claim_timeout_ms
+            || ' ms (attempt ' || d.attempts || ' of ' || g.max_attempts || ')'
+      FROM expired e, ${groups} g
+      WHERE d.event_id = e.event_id AND d.consumer_group = e.consumer_group AND g.name = d.consumer_group
+      RETURNING d.consumer_group, d.event_id::text AS event_id, d.status`.pipe(
+      Effect.mapError(fail("reap"))
+    )
+
+  const prune: StoreService["prune"] = (before, limit) =>
+    Effect.gen(function*() {
+      const [removed] = yield* sql<{ n: number }>`
+        WITH old AS (
+          SELECT event_id, consumer_group FROM ${deliveries}
+          WHERE status IN ('delivered', 'skipped') AND updated_at < ${before}
+          ORDER BY updated_at
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        ), gone AS (
+          DELETE FROM ${deliveries} d USING old
+          WHERE d.event_id = old.event_id AND d.consumer_group = old.consumer_group
+          RETURNING 1
+        ) SELECT count(*)::int AS n FROM gone`
+      const [orphans] = yield* sql<{ n: number }>`
+        WITH old AS (
+          SELECT e.id FROM ${events} e
+          WHERE e.created_at < ${before}
+            AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id)
+          ORDER BY e.created_at
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        ), gone AS (
+          DELETE FROM ${events} e USING old WHERE e.id = old.id RETURNING 1
+        ) SELECT count(*)::int AS n FROM gone`
+      return { deliveries: removed?.n ?? 0, events: orphans?.n ?? 0 }
+    }).pipe(Effect.mapError(fail("prune")))
+
+  const counts: StoreService["counts"] = sql<GroupCounts>`
+    SELECT consumer_group, status, count(*)::int AS count FROM ${deliveries}
+    GROUP BY consumer_group, status ORDER BY consumer_group, status`.pipe(Effect.mapError(fail("counts")))
+
+  return { emit, registerGroup, claim, heartbeat, settle, reap, prune, counts }
+})
+
+/** The store as a layer. */
+export const layer: Layer.Layer<Store, never, SqlClient.SqlClient | RuntimeConfig> = Layer.effect(Store, make)

@@ -1,0 +1,486 @@
+/**
+ * The claim loop: one fiber per handler instance. It claims a batch (one statement),
+ * decodes it, runs the handler with a heartbeat extending the lease, and settles the
+ * outcomes (one statement, fenced by the claim token) in the same transaction as the
+ * handler's own SQL and emits. It sleeps only when it found nothing, until a NOTIFY or
+ * the poll interval; a database outage makes it back off and resume, never die.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Tracer from "effect/Tracer"
+import { randomUUID } from "node:crypto"
+import * as Event from "./Event.js"
+import type { Delivery, EventMetadata, Handler, Outcome } from "./Handler.js"
+import { CurrentDelivery, deliveryId, isPermanent, isSkip } from "./Handler.js"
+import * as Metrics from "./Metrics.js"
+import { Notifier } from "./Notifier.js"
+import * as Outbox from "./Outbox.js"
+import type { ClaimedRow, EventRow, Settlement } from "./Store.js"
+import { Store } from "./Store.js"
+
+/** The settlement write matched fewer rows than it should: another worker owns the lease now. */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+  readonly group: string
+  readonly expected: number
+  readonly settled: number
+}> {}
+
+/** What a loop reports of one batch. */
+export interface BatchSummary {
+  readonly claimed: number
+  readonly delivered: number
+  readonly skipped: number
+  readonly retried: number
+  readonly deadLettered: number
+}
+
+const outageBackoff = Schedule.exponential(Duration.millis(50), 2).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(5)))
+)
+
+const maxErrorLength = 8_000
+
+/** Renders a handler's failure for `last_error`. */
+export const describeError = (error: unknown): string => {
+  const text = Cause.isCause(error)
+    ? Cause.pretty(error)
+    : error instanceof Error
+    ? `${"_tag" in error && typeof error._tag === "string" ? `${error._tag}: ` : ""}${error.message}`
+    : typeof error === "object" && error !== null
+    ? safeJson(error)
+    : String(error)
+  return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength)}…` : text
+}
+
+const safeJson = (value: unknown) => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/**
+ * The delay before the retry following attempt `attempt` (1-based), per the schedule;
+ * `None` when the schedule has ended (the delivery is then dead-lettered).
+ */
+export const retryDelay = (
+  schedule: Schedule.Schedule<unknown, unknown>,
+  attempt: number,
+  now: number
+): Effect.Effect<Option.Option<Duration.Duration>> =>
+  Effect.map(
+    Schedule.run(Schedule.delays(schedule), now, Array.from({ length: attempt }, () => undefined)),
+    (delays) => (Chunk.size(delays) >= attempt ? Chunk.last(delays) : Option.none())
+  )
+
+const succeeded: Outcome = { _tag: "Succeeded" }
+
+interface Invocation {
+  readonly outcomes: ReadonlyArray<Outcome>
+  readonly emitted: ReadonlyArray<EventRow>
+}
+
+type Prepared =
+  | { readonly _tag: "Ready"; readonly row: ClaimedRow; readonly delivery: Delivery<unknown> }
+  | { readonly _tag: "Rejected"; readonly row: ClaimedRow; readonly message: string }
+
+const metadataOf = (row: ClaimedRow): EventMetadata => (row.metadata ?? {}) as EventMetadata
+
+const prepare = (handler: Handler<unknown>, row: ClaimedRow): Prepared => {
+  const { eventType, name } = handler.settings
+  if (row.type !== eventType) {
+    return {
+      _tag: "Rejected",
+      row,
+      message: `unknown event type ${JSON.stringify(row.type)} for handler ${JSON.stringify(name)} ` +
+        `(it consumes ${JSON.stringify(eventType)}), event ${row.event_id}`
+    }
+  }
+  const decoded = handler.decode(row.payload)
+  if (Either.isLeft(decoded)) {
+    return {
+      _tag: "Rejected",
+      row,
+      message: `cannot decode ${row.type} event ${row.event_id}: ${Event.formatError(decoded.left)}`
+    }
+  }
+  return {
+    _tag: "Ready",
+    row,
+    delivery: {
+      id: deliveryId(name, row.event_id),
+      eventId: row.event_id,
+      event: decoded.right,
+      attempt: row.attempts,
+      routingKey: row.routing_key,
+      metadata: metadataOf(row),
+      createdAt: row.created_at
+    }
+  }
+}
+
+const outcomeOfError = (error: unknown): Outcome =>
+  isSkip(error)
+    ? { _tag: "Skipped", reason: error.reason }
+    : { _tag: "Failed", error, permanent: isPermanent(error) }
+
+const outcomeOfCause = (cause: Cause.Cause<unknown>): Outcome =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => ({ _tag: "Failed", error: cause, permanent: false }),
+    onSome: outcomeOfError
+  })
+
+const spanLinks = (rows: ReadonlyArray<ClaimedRow>): Array<Tracer.SpanLink> => {
+  const links: Array<Tracer.SpanLink> = []
+  for (const row of rows) {
+    const metadata = metadataOf(row)
+    if (typeof metadata.traceId === "string" && typeof metadata.spanId === "string") {
+      links.push({
+        _tag: "SpanLink",
+        span: Tracer.externalSpan({ traceId: metadata.traceId, spanId: metadata.spanId }),
+        attributes: { "sluice.event_id": row.event_id }
+      })
+      if (links.length >= 32) break
+    }
+  }
+  return links
+}
+
+/** Options the pool gives each loop. */
+export interface LoopOptions {
+  /** Completed when the pool stops: the loop finishes its batch and exits. */
+  readonly stopping: Deferred.Deferred<void>
+}
+
+/**
+ * Runs one claim loop for a handler until `stopping` completes. Interrupting it
+ * mid-batch releases the unsettled deliveries without counting an attempt.
+ */
+export const run = <R>(
+  handler: Handler<R>,
+  options: LoopOptions
+): Effect.Effect<void, never, R | Store | Notifier | SqlClient.SqlClient> =>
+  Effect.scoped(Effect.gen(function*() {
+    const settings = handler.settings
+    const group = settings.name
+    const store = yield* Store
+    const sql = yield* SqlClient.SqlClient
+    const wakeups = yield* (yield* Notifier).subscribe(group)
+    const metrics = Metrics.forGroup(group)
+    const backoff = yield* Schedule.driver(outageBackoff)
+
+    const settlementOf = (
+      row: ClaimedRow,
+      outcome: Outcome,
+      now: number
+    ): Effect.Effect<Settlement> => {
+      switch (outcome._tag) {
+        case "Succeeded":
+          return Effect.succeed({
+            event_id: row.event_id,
+            status: "delivered",
+            available_at: null,
+            last_error: null,
+            release: false
+          })
+        case "Skipped":
+          return Effect.succeed({
+            event_id: row.event_id,
+            status: "skipped",
+            available_at: null,
+            last_error: outcome.reason,
+            release: false
+          })
+        case "Failed": {
+          const message = describeError(outcome.error)
+          const deadLetter = (why: string): Settlement => ({
+            event_id: row.event_id,
+            status: "failed",
+            available_at: null,
+            last_error: `${message}${why}`,
+            release: false
+          })
+          if (outcome.permanent) return Effect.succeed(deadLetter(""))
+          if (row.attempts >= settings.maxAttempts) {
+            return Effect.succeed(deadLetter(` (gave up after ${row.attempts} of ${settings.maxAttempts} attempts)`))
+          }
+          return Effect.map(retryDelay(settings.retry, row.attempts, now), (delay) =>
+            Option.match(delay, {
+              onNone: () => deadLetter(` (retry schedule ended after attempt ${row.attempts})`),
+              onSome: (d): Settlement => ({
+                event_id: row.event_id,
+                status: "pending",
+                available_at: new Date(now + Duration.toMillis(d)),
+                last_error: message,
+                release: false
+              })
+            }))
+        }
+      }
+    }
+
+    const record = (
+      token: string,
+      settlements: ReadonlyArray<Settlement>,
+      now: number
+    ) =>
+      settlements.length === 0 ? Effect.void : Effect.flatMap(
+        store.settle(group, token, settlements, new Date(now)),
+        (settled) =>
+          settled === settlements.length
+            ? Effect.void
+            : Effect.fail(new LeaseLost({ group, expected: settlements.length, settled }))
+      )
+
+    const transact = settings.transaction === "handler"
+
+    /**
+     * Runs the handler over the ready deliveries: one outcome per delivery, and the
+     * events they emitted when the outbox is buffered ("ack" mode). A single-event
+     * handler's deliveries are isolated from each other: each in a savepoint inside the
+     * acknowledging transaction, or with its own emit buffer. A lone delivery is not
+     * isolated: its failure fails the whole transaction.
+     */
+    const invoke = (
+      ready: ReadonlyArray<Delivery<unknown>>
+    ): Effect.Effect<Invocation, unknown, R | SqlClient.SqlClient> => {
+      const handle = handler.run
+      if (handle._tag === "batch") {
+        const buffer = transact ? undefined : Outbox.makeBuffer()
+        const batch: Effect.Effect<void | ReadonlyArray<Outcome>, unknown, R> = ready.length === 1
+          ? Effect.provideService(handle.handleBatch(ready), CurrentDelivery, ready[0]!)
+          : handle.handleBatch(ready)
+        const withOutbox: Effect.Effect<void | ReadonlyArray<Outcome>, unknown, R> = buffer === undefined
+          ? batch
+          : Effect.provideService(batch, Outbox.Outbox, buffer.service)
+        return Effect.flatMap(withOutbox, (result) =>
+          result !== undefined && result.length !== ready.length
+            ? Effect.fail(
+              new Error(`handleBatch returned ${result.length} outcomes for ${ready.length} deliveries`)
+            )
+            : Effect.succeed<Invocation>({
+              outcomes: result ?? ready.map(() => succeeded),
+              emitted: buffer?.take() ?? []
+            }))
+      }
+      if (transact && ready.length === 1) {
+        const lone: Invocation = { outcomes: [succeeded], emitted: [] }
+        return Effect.as(Effect.provideService(handle.handle(ready[0]!), CurrentDelivery, ready[0]!), lone)
+      }
+      return Effect.map(
+        Effect.forEach(ready, (delivery) => {
+          const buffer = transact ? undefined : Outbox.makeBuffer()
+          const once: Effect.Effect<void, unknown, R> = Effect.provideService(
+            handle.handle(delivery),
+            CurrentDelivery,
+            delivery
+          )
+          const isolated: Effect.Effect<void, unknown, R | SqlClient.SqlClient> = buffer === undefined
+            ? sql.withTransaction(once)
+            : Effect.provideService(once, Outbox.Outbox, buffer.service)
+          return Effect.matchCause(isolated, {
+            onFailure: (cause): Invocation => ({ outcomes: [outcomeOfCause(cause)], emitted: [] }),
+            onSuccess: (): Invocation => ({ outcomes: [succeeded], emitted: buffer?.take() ?? [] })
+          })
+        }),
+        (results): Invocation => ({
+          outcomes: results.flatMap((result) => result.outcomes),
+          emitted: results.flatMap((result) => result.emitted)
+        })
+      )
+    }
+
+    const settleAll = (
+      rows: ReadonlyArray<ClaimedRow>,
+      outcomes: ReadonlyArray<Outcome>,
+      now: number
+    ) => Effect.forEach(rows, (row, i) => settlementOf(row, outcomes[i]!, now))
+
+    const handleBatch = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
+      Effect.gen(function*() {
+        const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row))
+        const ready = prepared.flatMap((p) => (p._tag === "Ready" ? [p] : []))
+        const rejected = prepared.flatMap((p) => (p._tag === "Rejected" ? [p] : []))
+        for (const r of rejected) {
+          yield* Effect.logWarning(r.message).pipe(Effect.annotateLogs("eventId", r.row.event_id))
+        }
+        const rejectedOutcomes = rejected.map((r): Outcome => ({
+          _tag: "Failed",
+          error: r.message,
+          permanent: true
+        }))
+        const readyRows = ready.map((p) => p.row)
+        const deliveries = ready.map((p) => p.delivery)
+        const started = yield* Clock.currentTimeMillis
+        for (const row of readyRows) yield* Metric.update(metrics.lag, started - row.created_at.getTime())
+
+        const commit = ({ emitted, outcomes }: Invocation) =>
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const settlements = yield* settleAll(
+              [...readyRows, ...rejected.map((r) => r.row)],
+              [...outcomes, ...rejectedOutcomes],
+              now
+            )
+            if (emitted.length > 0) yield* store.emit(emitted, new Date(now))
+            yield* record(token, settlements, now)
+            return outcomes
+          })
+
+        const attempt = transact
+          ? sql.withTransaction(Effect.flatMap(invoke(deliveries), commit))
+          : Effect.flatMap(invoke(deliveries), (invocation) => sql.withTransaction(commit(invocation)))
+
+        const exit = yield* Effect.exit(attempt)
+        const finished = yield* Clock.currentTimeMillis
+        yield* Metric.update(metrics.handlerDuration, finished - started)
+
+        let outcomes: ReadonlyArray<Outcome>
+        if (Exit.isSuccess(exit)) {
+          outcomes = [...exit.value, ...rejectedOutcomes]
+        } else {
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isSome(failure) && failure.value instanceof LeaseLost) {
+            yield* Effect.logWarning("lease lost: another worker took these deliveries; this attempt was rolled back")
+              .pipe(Effect.annotateLogs({ expected: failure.value.expected, settled: failure.value.settled }))
+            return { claimed: rows.length, delivered: 0, skipped: 0, retried: 0, deadLettered: 0 }
+          }
+          if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
+          const outcome = outcomeOfCause(exit.cause)
+          outcomes = [...deliveries.map(() => outcome), ...rejectedOutcomes]
+          const now = yield* Clock.currentTimeMillis
+          const settlements = yield* settleAll([...readyRows, ...rejected.map((r) => r.row)], outcomes, now)
+          yield* record(token, settlements, now).pipe(
+            Effect.catchTag("LeaseLost", () => Effect.logWarning("lease lost before the failure could be recorded"))
+          )
+        }
+        const summary = summarize(rows.length, outcomes, readyRows.concat(rejected.map((r) => r.row)), settings.maxAttempts)
+        yield* Metric.incrementBy(metrics.delivered, summary.delivered)
+        yield* Metric.incrementBy(metrics.skipped, summary.skipped)
+        yield* Metric.incrementBy(metrics.retried, summary.retried)
+        yield* Metric.incrementBy(metrics.failed, summary.retried + summary.deadLettered)
+        yield* Metric.incrementBy(metrics.deadLettered, summary.deadLettered)
+        return summary
+      })
+
+    const heartbeat = (token: string, rows: ReadonlyArray<ClaimedRow>) => {
+      const ids = rows.map((row) => row.event_id)
+      return Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const held = yield* store.heartbeat(group, token, ids, new Date(now))
+        if (held < ids.length) {
+          yield* Effect.logWarning(`lease partly lost: holding ${held} of ${ids.length} deliveries`)
+        }
+      }).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)),
+        Effect.delay(settings.heartbeatInterval),
+        Effect.forever
+      )
+    }
+
+    const release = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const settled = yield* store.settle(
+          group,
+          token,
+          rows.map((row) => ({
+            event_id: row.event_id,
+            status: "pending",
+            available_at: new Date(now),
+            last_error: null,
+            release: true
+          })),
+          new Date(now)
+        )
+        yield* Metric.incrementBy(metrics.released, settled)
+        if (settled > 0) yield* Effect.logInfo(`released ${settled} unfinished deliveries`)
+      }).pipe(Effect.catchAll((error) => Effect.logWarning(`release failed, the reaper will return them: ${error.message}`)))
+
+    /** Claims and handles one batch; returns how many deliveries it claimed. */
+    const step = Effect.gen(function*() {
+      const token = randomUUID()
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* store.claim({
+        group,
+        limit: settings.batchSize,
+        token,
+        now: new Date(now),
+        fair: settings.interleaveRoutingKeys
+      })
+      if (rows.length === 0) return 0
+      yield* Metric.incrementBy(metrics.claimed, rows.length)
+      const summary = yield* Effect.scoped(Effect.gen(function*() {
+        yield* Effect.forkScoped(heartbeat(token, rows))
+        return yield* handleBatch(token, rows)
+      })).pipe(
+        Effect.onInterrupt(() => release(token, rows)),
+        Effect.withSpan("sluice.batch", {
+          attributes: { "sluice.consumer_group": group, "sluice.batch_size": rows.length },
+          links: spanLinks(rows)
+        })
+      )
+      yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
+      return rows.length
+    })
+
+    const idle = Effect.raceAll([
+      Queue.take(wakeups),
+      Effect.sleep(settings.pollInterval),
+      Deferred.await(options.stopping)
+    ])
+
+    const stopped = Deferred.isDone(options.stopping)
+
+    while (!(yield* stopped)) {
+      const claimed = yield* step.pipe(
+        Effect.tap(() => backoff.reset),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.interrupt
+            : Effect.logError("claim loop failed; backing off", cause).pipe(
+              Effect.zipRight(Effect.raceFirst(
+                Effect.orElse(backoff.next(undefined), () => Effect.void),
+                Deferred.await(options.stopping)
+              )),
+              Effect.as(-1)
+            )
+        )
+      )
+      if (claimed === 0) yield* idle
+    }
+  })).pipe(
+    Effect.annotateLogs({ handler: handler.settings.name, consumerGroup: handler.settings.name })
+  )
+
+const summarize = (
+  claimed: number,
+  outcomes: ReadonlyArray<Outcome>,
+  rows: ReadonlyArray<ClaimedRow>,
+  maxAttempts: number
+): BatchSummary => {
+  let delivered = 0
+  let skipped = 0
+  let retried = 0
+  let deadLettered = 0
+  outcomes.forEach((outcome, i) => {
+    if (outcome._tag === "Succeeded") delivered++
+    else if (outcome._tag === "Skipped") skipped++
+    else if (outcome.permanent || (rows[i]?.attempts ?? 0) >= maxAttempts) deadLettered++
+    else retried++
+  })
+  return { claimed, delivered, skipped, retried, deadLettered }
+}

@@ -1,0 +1,151 @@
+/**
+ * The worker pool: a scoped Layer that registers its handlers' consumer groups and
+ * subscriptions, then forks `concurrency` claim loops per handler, one LISTEN
+ * connection, the reaper and the retention pruner, all in its scope. Closing the scope
+ * stops them: loops stop claiming, in-flight batches get `shutdownTimeout` to finish,
+ * and what is still unfinished is released without counting an attempt.
+ *
+ * @example
+ * ```ts
+ * const Main = WorkerPool.layer([ValidateDeposition, IndexKeyword]).pipe(
+ *   Layer.provide(Sluice.layer()),
+ *   Layer.provide(Database.layer())
+ * )
+ * Layer.launch(Main).pipe(NodeRuntime.runMain)
+ * ```
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import { InvalidConfig, type StoreError } from "./Errors.js"
+import type { Handler } from "./Handler.js"
+import * as Notifier from "./Notifier.js"
+import * as Reaper from "./Reaper.js"
+import * as Retention from "./Retention.js"
+import type { RuntimeConfig } from "./RuntimeConfig.js"
+import { Store } from "./Store.js"
+import * as Worker from "./Worker.js"
+
+/** Options of a worker pool. */
+export interface Options {
+  /** How long in-flight batches may run on after the pool is asked to stop. Default 10 seconds. */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /** How often the reaper looks for expired leases. Default every 5 seconds. */
+  readonly reapInterval?: Duration.DurationInput | undefined
+  /** How long delivered and skipped deliveries are kept. Default 1 day. */
+  readonly retention?: Duration.DurationInput | undefined
+  /** How often retention pruning runs. Default every minute. */
+  readonly pruneInterval?: Duration.DurationInput | undefined
+  /** LISTEN/NOTIFY wake-ups: see {@link Notifier.Options}. */
+  readonly notifications?: Notifier.Options | undefined
+}
+
+export const defaults = {
+  shutdownTimeout: Duration.seconds(10),
+  reapInterval: Duration.seconds(5),
+  retention: Duration.days(1),
+  pruneInterval: Duration.minutes(1)
+}
+
+/** The services a set of handlers needs. */
+export type HandlerContext<H> = H extends Handler<infer R> ? R : never
+
+const checkDuration = (field: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
+  if (value === undefined) return Effect.succeed(fallback)
+  const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
+  return decoded !== undefined && Duration.isFinite(decoded) && Duration.toMillis(decoded) > 0
+    ? Effect.succeed(decoded)
+    : Effect.fail(
+      new InvalidConfig({
+        subject: "worker pool",
+        field,
+        value: String(value),
+        rule: "must be a positive, finite duration"
+      })
+    )
+}
+
+const validate = (handlers: ReadonlyArray<Handler<unknown>>) =>
+  Effect.gen(function*() {
+    const seen = new Set<string>()
+    for (const handler of handlers) {
+      if (Option.isSome(handler.problem)) return yield* handler.problem.value
+      if (seen.has(handler.settings.name)) {
+        return yield* new InvalidConfig({
+          subject: "worker pool",
+          field: "handlers",
+          value: JSON.stringify(handler.settings.name),
+          rule: "handler names are consumer groups and must be unique"
+        })
+      }
+      seen.add(handler.settings.name)
+    }
+  })
+
+/**
+ * Starts the handlers. Fails at start with `InvalidConfig` for a bad handler or pool
+ * option (naming the handler, field, value and rule), before touching the database.
+ */
+export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
+  handlers: H,
+  options: Options = {}
+): Layer.Layer<
+  never,
+  InvalidConfig | StoreError,
+  HandlerContext<H[number]> | Store | SqlClient.SqlClient | PgClient.PgClient | RuntimeConfig
+> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    yield* validate(handlers)
+    const shutdownTimeout = yield* checkDuration("shutdownTimeout", options.shutdownTimeout, defaults.shutdownTimeout)
+    const reapInterval = yield* checkDuration("reapInterval", options.reapInterval, defaults.reapInterval)
+    const retention = yield* checkDuration("retention", options.retention, defaults.retention)
+    const pruneInterval = yield* checkDuration("pruneInterval", options.pruneInterval, defaults.pruneInterval)
+
+    const store = yield* Store
+    const now = yield* Clock.currentTimeMillis
+    for (const handler of handlers) {
+      const { claimTimeout, eventType, maxAttempts, name, routingKeys } = handler.settings
+      yield* store.registerGroup({
+        name,
+        claimTimeoutMs: Duration.toMillis(claimTimeout),
+        maxAttempts,
+        subscriptions: (routingKeys ?? [null]).map((routingKey) => ({ eventType, routingKey }))
+      }, new Date(now))
+    }
+
+    const notifier = yield* Notifier.make(options.notifications)
+    const stopping = yield* Deferred.make<void>()
+    const loops = yield* Effect.forEach(handlers, (handler) =>
+      Effect.forEach(
+        Array.from({ length: handler.settings.concurrency }),
+        () => Effect.forkScoped(Worker.run(handler, { stopping })),
+      )).pipe(Effect.provideService(Notifier.Notifier, notifier))
+    yield* Effect.forkScoped(Reaper.run(Schedule.spaced(reapInterval)))
+    yield* Effect.forkScoped(Retention.run(retention, Schedule.spaced(pruneInterval)))
+
+    const fibers = loops.flat()
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Deferred.succeed(stopping, undefined)
+        const finished = yield* Fiber.awaitAll(fibers).pipe(Effect.timeoutOption(shutdownTimeout))
+        if (Option.isNone(finished)) {
+          yield* Effect.logWarning(
+            `in-flight batches did not finish within ${Duration.format(shutdownTimeout)}; releasing them`
+          )
+          yield* Fiber.interruptAll(fibers)
+        }
+      })
+    )
+    yield* Effect.logInfo(`worker pool started: ${handlers.length} handlers, ${fibers.length} claim loops`)
+  })) as Layer.Layer<
+    never,
+    InvalidConfig | StoreError,
+    HandlerContext<H[number]> | Store | SqlClient.SqlClient | PgClient.PgClient | RuntimeConfig
+  >
