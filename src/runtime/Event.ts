@@ -12,7 +12,7 @@
  * }) {}
  * ```
  */
-import * as Either from "effect/Either"
+import type * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 

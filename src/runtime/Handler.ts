@@ -18,12 +18,12 @@
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import type * as Effect from "effect/Effect"
 import { InvalidConfig } from "./Errors.js"
 import * as Event from "./Event.js"
 
@@ -296,7 +296,6 @@ export const isPermanent = (error: unknown): error is Permanent =>
 /** Checks that an error is a {@link Skip}. */
 export const isSkip = (error: unknown): error is Skip =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "sluice/Skip"
-
 
 /** The delivery being handled, in a handler's context: emits made there carry its ids as causation. */
 export class CurrentDelivery extends Context.Tag("sluice/CurrentDelivery")<CurrentDelivery, Delivery<unknown>>() {}

@@ -46,7 +46,8 @@ export const loadSqlFiles = (directory: string): Effect.Effect<
     return yield* Effect.forEach(names, (name) =>
       Effect.map(fs.readFileString(path.join(directory, name)), (text): Migrator.ResolvedMigration => {
         const [, id, label] = migrationFile.exec(name)!
-        const run = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
+        const run = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.unsafe(text).raw)
         return [Number(id), label!, Effect.succeed(run)]
       }))
   }).pipe(

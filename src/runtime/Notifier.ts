@@ -64,7 +64,7 @@ export const make = (
     const waiters = new Map<string, Set<Queue.Queue<void>>>()
     const wake = (group: string) => {
       const set = waiters.get(group)
-      if (set) for (const queue of set) Queue.unsafeOffer(queue, undefined)
+      if (set) { for (const queue of set) Queue.unsafeOffer(queue, undefined) }
     }
     const wakeAll = () => {
       for (const group of waiters.keys()) wake(group)

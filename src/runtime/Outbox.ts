@@ -67,7 +67,8 @@ export const emitAll = Effect.fn("Outbox.emitAll")(function*(events: ReadonlyArr
 })
 
 const isEmission = (item: Event.EventInstance | Emission): item is Emission =>
-  "event" in item && typeof item.event === "object" && item.event !== null && !("_tag" in item && typeof item._tag === "string")
+  "event" in item && typeof item.event === "object" && item.event !== null &&
+  !("_tag" in item && typeof item._tag === "string")
 
 /** Encodes events into store rows, filling in causation and trace metadata. */
 export const toRows = (

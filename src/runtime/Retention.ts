@@ -6,7 +6,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import { Store } from "./Store.js"
 
 /** Rows deleted per statement. */

@@ -3,6 +3,7 @@
  * sluice's tables, and the channel its notifications travel on.
  */
 import * as Config from "effect/Config"
+import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -57,5 +58,5 @@ export const config: Config.Config<Options> = Config.all({
 })
 
 /** A layer reading its options from configuration. */
-export const layerConfig: Layer.Layer<RuntimeConfig, InvalidConfig | import("effect/ConfigError").ConfigError> =
-  Layer.effect(RuntimeConfig, Effect.flatMap(config, make))
+export const layerConfig: Layer.Layer<RuntimeConfig, InvalidConfig | ConfigError> = Layer
+  .effect(RuntimeConfig, Effect.flatMap(config, make))

@@ -367,7 +367,12 @@ export const run = <R>(
             Effect.catchTag("LeaseLost", () => Effect.logWarning("lease lost before the failure could be recorded"))
           )
         }
-        const summary = summarize(rows.length, outcomes, readyRows.concat(rejected.map((r) => r.row)), settings.maxAttempts)
+        const summary = summarize(
+          rows.length,
+          outcomes,
+          readyRows.concat(rejected.map((r) => r.row)),
+          settings.maxAttempts
+        )
         yield* Metric.incrementBy(metrics.delivered, summary.delivered)
         yield* Metric.incrementBy(metrics.skipped, summary.skipped)
         yield* Metric.incrementBy(metrics.retried, summary.retried)
@@ -408,7 +413,9 @@ export const run = <R>(
         )
         yield* Metric.incrementBy(metrics.released, settled)
         if (settled > 0) yield* Effect.logInfo(`released ${settled} unfinished deliveries`)
-      }).pipe(Effect.catchAll((error) => Effect.logWarning(`release failed, the reaper will return them: ${error.message}`)))
+      }).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`release failed, the reaper will return them: ${error.message}`))
+      )
 
     /** Claims and handles one batch; returns how many deliveries it claimed. */
     const step = Effect.gen(function*() {

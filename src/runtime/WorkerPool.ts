@@ -14,8 +14,8 @@
  * Layer.launch(Main).pipe(NodeRuntime.runMain)
  * ```
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import type * as PgClient from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -125,7 +125,7 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     const loops = yield* Effect.forEach(handlers, (handler) =>
       Effect.forEach(
         Array.from({ length: handler.settings.concurrency }),
-        () => Effect.forkScoped(Worker.run(handler, { stopping })),
+        () => Effect.forkScoped(Worker.run(handler, { stopping }))
       )).pipe(Effect.provideService(Notifier.Notifier, notifier))
     yield* Effect.forkScoped(Reaper.run(Schedule.spaced(reapInterval)))
     yield* Effect.forkScoped(Retention.run(retention, Schedule.spaced(pruneInterval)))
