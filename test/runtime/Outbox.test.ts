@@ -1,0 +1,177 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import pg from "pg"
+import * as Event from "../../src/runtime/Event.js"
+import * as Outbox from "../../src/runtime/Outbox.js"
+import { Store } from "../../src/runtime/Store.js"
+import * as Runtime from "../support/Runtime.js"
+import * as TestDatabase from "../support/TestDatabase.js"
+
+class Ping extends Event.Class<Ping>()("test.Ping", { n: Schema.Number }) {}
+class Dated extends Event.Class<Dated>()("test.Dated", { at: Schema.DateFromString }) {}
+
+const subscribe = (name: string, eventType: string, routingKey: string | null = null) =>
+  Effect.flatMap(Store, (store) =>
+    store.registerGroup({
+      name,
+      claimTimeoutMs: 60_000,
+      maxAttempts: 5,
+      subscriptions: [{ eventType, routingKey }]
+    }, new Date(0)))
+
+const eventCount = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM sluice.events`, (rows) => rows[0]!.n)
+)
+
+describe("Outbox", () => {
+  it.layer(Runtime.layer)((it) => {
+    it.effect("delivers one event once to each subscribed group (fan-out)", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* subscribe("a", "test.Ping")
+        yield* subscribe("b", "test.Ping")
+        yield* subscribe("c", "test.Ping")
+        yield* subscribe("other", "test.Other")
+        yield* Outbox.emit(new Ping({ n: 1 }))
+        for (const group of ["a", "b", "c"]) {
+          const rows = yield* Runtime.deliveries(group)
+          assert.deepStrictEqual(rows.map((row) => [row.status, row.attempts]), [["pending", 0]])
+        }
+        assert.deepStrictEqual(yield* Runtime.deliveries("other"), [])
+      }))
+
+    it.effect("routing-key subscriptions only see their key", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* subscribe("vector", "test.Ping", "vector")
+        yield* subscribe("keyword", "test.Ping", "keyword")
+        yield* subscribe("all", "test.Ping")
+        yield* Outbox.emitAll([
+          { event: new Ping({ n: 1 }), options: { routingKey: "vector" } },
+          { event: new Ping({ n: 2 }), options: { routingKey: "keyword" } },
+          { event: new Ping({ n: 3 }), options: { routingKey: "my-index" } },
+          new Ping({ n: 4 })
+        ])
+        assert.deepStrictEqual((yield* Runtime.deliveries("vector")).map((row) => row.event_id), ["1"])
+        assert.deepStrictEqual((yield* Runtime.deliveries("keyword")).map((row) => row.event_id), ["2"])
+        assert.deepStrictEqual((yield* Runtime.deliveries("all")).map((row) => row.event_id), ["1", "2", "3", "4"])
+      }))
+
+    it.effect("an event no group subscribes to is kept in the log and delivered nowhere", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* Outbox.emit(new Ping({ n: 1 }))
+        const sql = yield* SqlClient.SqlClient
+        const events = yield* sql<{ type: string; payload: unknown }>`SELECT type, payload FROM sluice.events`
+        assert.deepStrictEqual(events, [{ type: "test.Ping", payload: { _tag: "test.Ping", n: 1 } }])
+        const count = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sluice.deliveries`
+        assert.strictEqual(count[0]!.n, 0)
+      }))
+
+    it.effect("encodes payloads with the event's schema", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* Outbox.emit(new Dated({ at: new Date("2024-05-01T00:00:00.000Z") }))
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* sql<{ payload: unknown }>`SELECT payload FROM sluice.events`
+        assert.deepStrictEqual(row!.payload, { _tag: "test.Dated", at: "2024-05-01T00:00:00.000Z" })
+      }))
+
+    it.effect("a second emit with the same type and dedup key is a no-op", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* subscribe("a", "test.Ping")
+        yield* Outbox.emit(new Ping({ n: 1 }), { dedupKey: "k1" })
+        yield* Outbox.emit(new Ping({ n: 2 }), { dedupKey: "k1" })
+        yield* Outbox.emitAll([
+          { event: new Ping({ n: 3 }), options: { dedupKey: "k2" } },
+          { event: new Ping({ n: 4 }), options: { dedupKey: "k2" } }
+        ])
+        assert.strictEqual(yield* eventCount, 2)
+        assert.strictEqual((yield* Runtime.deliveries("a")).length, 2)
+      }))
+
+    it.effect("delayed delivery: deliverAfter and deliverAt set when a delivery becomes due", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(1_000_000)
+        yield* subscribe("a", "test.Ping")
+        yield* Outbox.emit(new Ping({ n: 1 }))
+        yield* Outbox.emit(new Ping({ n: 2 }), { deliverAfter: "90 seconds" })
+        yield* Outbox.emit(new Ping({ n: 3 }), { deliverAt: new Date(5_000_000) })
+        const rows = yield* Runtime.deliveries("a")
+        assert.deepStrictEqual(rows.map((row) => row.available_at.getTime()), [1_000_000, 1_090_000, 5_000_000])
+        const store = yield* Store
+        const claimed = yield* store.claim({
+          group: "a",
+          limit: 10,
+          token: crypto.randomUUID(),
+          now: new Date(1_089_999),
+          fair: false
+        })
+        assert.deepStrictEqual(claimed.map((row) => row.event_id), ["1"])
+      }))
+
+    it.effect("emits inside a rolled-back transaction leave nothing", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* subscribe("a", "test.Ping")
+        const sql = yield* SqlClient.SqlClient
+        const result = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* Outbox.emit(new Ping({ n: 1 }))
+          return yield* Effect.fail("domain write failed")
+        })).pipe(Effect.either)
+        assert.isTrue(Either.isLeft(result))
+        assert.strictEqual(yield* eventCount, 0)
+        assert.deepStrictEqual(yield* Runtime.deliveries("a"), [])
+      }))
+
+    it.effect("an event that does not encode fails with the type and the schema error", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const bad = new Ping({ n: 1 })
+        Object.assign(bad, { n: "not a number" })
+        const error = yield* Effect.flip(Outbox.emit(bad))
+        assert.strictEqual(error._tag, "EmitFailed")
+        assert.strictEqual(error.reason, "encode")
+        assert.include(error.message, "test.Ping")
+        assert.include(error.message, "Expected number")
+        assert.strictEqual(yield* eventCount, 0)
+      }))
+
+    it.scoped("notifies each woken group once per transaction, at commit", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* subscribe("a", "test.Ping")
+        yield* subscribe("b", "test.Ping")
+        const { url } = yield* TestDatabase.TestDatabase
+        const received: Array<string> = []
+        const listener = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new pg.Client({ connectionString: url })
+            await client.connect()
+            client.on("notification", (message) => received.push(message.payload ?? ""))
+            await client.query("LISTEN sluice_sluice")
+            return client
+          }),
+          (client) => Effect.promise(() => client.end())
+        )
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.withTransaction(Effect.gen(function*() {
+          yield* Outbox.emitAll([new Ping({ n: 1 }), new Ping({ n: 2 })])
+          yield* Outbox.emit(new Ping({ n: 3 }))
+          yield* Runtime.liveSleep("50 millis")
+          assert.deepStrictEqual(received, [], "nothing is sent before commit")
+        }))
+        yield* Effect.promise(() => listener.query("SELECT pg_notify('sluice_sluice', 'sentinel')"))
+        yield* Runtime.waitUntil("the sentinel notification", Effect.sync(() => [...received]), (r) =>
+          r.includes("sentinel"))
+        assert.deepStrictEqual(received.sort(), ["a", "b", "sentinel"])
+      }))
+  })
+})
