@@ -98,7 +98,8 @@ export const make = (
             },
             catch: (cause) => new DatabaseUnavailable({ message: "LISTEN connection failed", cause })
           }),
-          (c) => Effect.promise(() => c.end().catch(() => undefined)).pipe(Effect.timeoutOption(1000))
+          (c) =>
+            Effect.promise(() => c.end().catch(() => undefined)).pipe(Effect.interruptible, Effect.timeoutOption(1000))
         )
         const lost = Effect.async<never, DatabaseUnavailable>((resume) => {
           const onError = (cause: Error) =>

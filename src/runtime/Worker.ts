@@ -7,7 +7,6 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -19,6 +18,8 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Event from "./Event.js"
@@ -81,10 +82,20 @@ export const retryDelay = (
   attempt: number,
   now: number
 ): Effect.Effect<Option.Option<Duration.Duration>> =>
-  Effect.map(
-    Schedule.run(Schedule.delays(schedule), now, Array.from({ length: attempt }, () => undefined)),
-    (delays) => (Chunk.size(delays) >= attempt ? Chunk.last(delays) : Option.none())
-  )
+  Effect.gen(function*() {
+    let state: unknown = schedule.initial
+    let time = now
+    let delay = Duration.zero
+    for (let step = 0; step < attempt; step++) {
+      const [next, , decision] = yield* schedule.step(time, undefined, state)
+      if (ScheduleDecision.isDone(decision)) return Option.none()
+      const at = Math.max(time, ScheduleIntervals.start(decision.intervals))
+      delay = Duration.millis(at - time)
+      state = next
+      time = at
+    }
+    return Option.some(delay)
+  })
 
 const succeeded: Outcome = { _tag: "Succeeded" }
 

@@ -134,7 +134,9 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Deferred.succeed(stopping, undefined)
-        const finished = yield* Fiber.awaitAll(fibers).pipe(Effect.timeoutOption(shutdownTimeout))
+        // Finalizers run uninterruptibly, and a timeout cannot interrupt an uninterruptible
+        // wait: make the wait interruptible, or the deadline never fires.
+        const finished = yield* Fiber.awaitAll(fibers).pipe(Effect.interruptible, Effect.timeoutOption(shutdownTimeout))
         if (Option.isNone(finished)) {
           yield* Effect.logWarning(
             `in-flight batches did not finish within ${Duration.format(shutdownTimeout)}; releasing them`

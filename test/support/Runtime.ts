@@ -3,9 +3,12 @@
  * started in a scope, and bounded waits on database state.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import type { Handler } from "../../src/runtime/Handler.js"
 import * as Sluice from "../../src/runtime/Sluice.js"
@@ -69,4 +72,21 @@ export const statusCounts = (group: string) =>
     const counts: Record<string, number> = {}
     for (const row of rows) counts[row.status] = (counts[row.status] ?? 0) + 1
     return counts
+  })
+
+/**
+ * Waits until some fiber sleeps until exactly `pollInterval` after the current test
+ * time: a claim loop that found nothing and went idle. Moving the clock before that
+ * would leave the loop's sleep scheduled after the new time. Only for pools without
+ * wake-ups: a sleep that lost a race to a wake-up stays in `TestClock.sleeps`.
+ */
+export const waitForIdleLoop = (pollInterval: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const wakeAt = now + Duration.toMillis(pollInterval)
+    yield* waitUntil(
+      `a claim loop idle until ${wakeAt}`,
+      Effect.map(TestClock.sleeps(), (sleeps) => Chunk.toReadonlyArray(sleeps)),
+      (sleeps) => sleeps.includes(wakeAt)
+    )
   })
