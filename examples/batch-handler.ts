@@ -1,14 +1,14 @@
 /**
  * A batch handler with per-event outcomes.
  *
- * `handleBatch` receives up to `batchSize` deliveries and returns one `Handler.Outcome`
- * per delivery, in order, so one bad event settles on its own and never fails its
- * neighbours:
+ * `handleBatch` receives up to `batchSize` deliveries and returns `Handler.outcomes([...])`,
+ * one `Handler.Outcome` per delivery, in order, so one bad event settles on its own and
+ * never fails its neighbours:
  * - `succeeded`: delivered.
  * - `skipped(reason)`: settled without an error, not retried.
  * - `retry(error)`: tried again after the delay the handler's `retry` schedule gives.
  * - `permanent(error)`: dead-lettered now (status `failed`, with the error kept).
- * Returning nothing (`void`) means every delivery succeeded; failing the effect retries
+ * Returning anything else means every delivery succeeded; failing the effect retries
  * the whole batch.
  *
  * Run: `npx tsx examples/batch-handler.ts`, stop with Ctrl-C.
@@ -54,7 +54,7 @@ const StoreReadings = Handler.make({
         .map(({ eventId, event }) => ({ event_id: eventId, sensor: event.sensor, celsius: event.celsius }))
       if (rows.length > 0) yield* sql`INSERT INTO sensor_readings ${sql.insert(rows)}`
       yield* Effect.log(`batch of ${deliveries.length}: stored ${rows.length}`)
-      return outcomes
+      return Handler.outcomes(outcomes)
     })
 })
 

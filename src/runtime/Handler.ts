@@ -44,7 +44,7 @@ export type Outcome =
   | { readonly _tag: "Skipped"; readonly reason: string }
   | { readonly _tag: "Failed"; readonly error: unknown; readonly permanent: boolean }
 
-/** Constructors for {@link Outcome}s a batch handler returns, one per delivery, in order. */
+/** Constructors for the {@link Outcome}s of a batch: see {@link outcomes}. */
 export const Outcome = {
   succeeded: { _tag: "Succeeded" } as Outcome,
   skipped: (reason: string): Outcome => ({ _tag: "Skipped", reason }),
@@ -53,6 +53,33 @@ export const Outcome = {
   /** Dead-letter now. */
   permanent: (error: unknown): Outcome => ({ _tag: "Failed", error, permanent: true })
 } as const
+
+/** Per-event outcomes of a batch, one per delivery, in the order received: made by {@link outcomes}. */
+export interface BatchOutcomes {
+  readonly _tag: "sluice/BatchOutcomes"
+  readonly outcomes: ReadonlyArray<Outcome>
+}
+
+/**
+ * What a batch handler returns to report per-event outcomes, one per delivery in order.
+ * A batch handler that returns anything else has handled every delivery successfully.
+ *
+ * @example
+ * ```ts
+ * handleBatch: (deliveries) =>
+ *   Effect.succeed(Handler.outcomes(deliveries.map((d) =>
+ *     d.event.valid ? Handler.Outcome.succeeded : Handler.Outcome.permanent("invalid")
+ *   )))
+ * ```
+ */
+export const outcomes = (list: ReadonlyArray<Outcome>): BatchOutcomes => ({
+  _tag: "sluice/BatchOutcomes",
+  outcomes: list
+})
+
+/** Checks a batch handler's result for {@link BatchOutcomes}. */
+export const isBatchOutcomes = (value: unknown): value is BatchOutcomes =>
+  typeof value === "object" && value !== null && "_tag" in value && value._tag === "sluice/BatchOutcomes"
 
 /** Correlation data carried with every event. */
 export interface EventMetadata {
@@ -120,11 +147,12 @@ export interface SingleOptions<A, I, E, R> extends CommonOptions<A, I> {
   readonly handle: (event: A, delivery: Delivery<A>) => Effect.Effect<void, E, R>
 }
 
-/** Options of a handler that takes a batch; it may return one {@link Outcome} per delivery. */
+/**
+ * Options of a handler that takes a batch. To report per-event outcomes it returns
+ * {@link outcomes}; any other result means every delivery succeeded.
+ */
 export interface BatchOptions<A, I, E, R> extends CommonOptions<A, I> {
-  readonly handleBatch: (
-    deliveries: ReadonlyArray<Delivery<A>>
-  ) => Effect.Effect<void | ReadonlyArray<Outcome>, E, R>
+  readonly handleBatch: (deliveries: ReadonlyArray<Delivery<A>>) => Effect.Effect<unknown, E, R>
 }
 
 /** The resolved settings of a handler. */
@@ -156,9 +184,7 @@ export interface Handler<R = never> {
     }
     | {
       readonly _tag: "batch"
-      readonly handleBatch: (
-        deliveries: ReadonlyArray<Delivery<unknown>>
-      ) => Effect.Effect<void | ReadonlyArray<Outcome>, unknown, R>
+      readonly handleBatch: (deliveries: ReadonlyArray<Delivery<unknown>>) => Effect.Effect<unknown, unknown, R>
     }
 }
 
@@ -186,7 +212,7 @@ export function make<A, I, E, R>(options: SingleOptions<A, I, E, R> | BatchOptio
   if ("handleBatch" in options) {
     const handleBatch = options.handleBatch as (
       deliveries: ReadonlyArray<Delivery<unknown>>
-    ) => Effect.Effect<void | ReadonlyArray<Outcome>, E, R>
+    ) => Effect.Effect<unknown, E, R>
     return { settings, problem, decode, run: { _tag: "batch", handleBatch } }
   }
   const handle = options.handle as (event: unknown, delivery: Delivery<unknown>) => Effect.Effect<void, E, R>

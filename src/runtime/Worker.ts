@@ -24,7 +24,7 @@ import * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Event from "./Event.js"
 import type { Delivery, EventMetadata, Handler, Outcome } from "./Handler.js"
-import { CurrentDelivery, deliveryId, isPermanent, isSkip } from "./Handler.js"
+import { CurrentDelivery, deliveryId, isBatchOutcomes, isPermanent, isSkip } from "./Handler.js"
 import * as Metrics from "./Metrics.js"
 import { Notifier } from "./Notifier.js"
 import * as Outbox from "./Outbox.js"
@@ -271,21 +271,22 @@ export const run = <R>(
       const handle = handler.run
       if (handle._tag === "batch") {
         const buffer = transact ? undefined : Outbox.makeBuffer()
-        const batch: Effect.Effect<void | ReadonlyArray<Outcome>, unknown, R> = ready.length === 1
+        const batch: Effect.Effect<unknown, unknown, R> = ready.length === 1
           ? Effect.provideService(handle.handleBatch(ready), CurrentDelivery, ready[0]!)
           : handle.handleBatch(ready)
-        const withOutbox: Effect.Effect<void | ReadonlyArray<Outcome>, unknown, R> = buffer === undefined
+        const withOutbox: Effect.Effect<unknown, unknown, R> = buffer === undefined
           ? batch
           : Effect.provideService(batch, Outbox.Outbox, buffer.service)
-        return Effect.flatMap(withOutbox, (result) =>
-          result !== undefined && result.length !== ready.length
-            ? Effect.fail(
-              new Error(`handleBatch returned ${result.length} outcomes for ${ready.length} deliveries`)
+        return Effect.flatMap(withOutbox, (result) => {
+          if (!isBatchOutcomes(result)) {
+            return Effect.succeed<Invocation>({ outcomes: ready.map(() => succeeded), emitted: buffer?.take() ?? [] })
+          }
+          return result.outcomes.length === ready.length
+            ? Effect.succeed<Invocation>({ outcomes: result.outcomes, emitted: buffer?.take() ?? [] })
+            : Effect.fail(
+              new Error(`handleBatch returned ${result.outcomes.length} outcomes for ${ready.length} deliveries`)
             )
-            : Effect.succeed<Invocation>({
-              outcomes: result ?? ready.map(() => succeeded),
-              emitted: buffer?.take() ?? []
-            }))
+        })
       }
       if (transact && ready.length === 1) {
         const lone: Invocation = { outcomes: [succeeded], emitted: [] }

@@ -142,7 +142,7 @@ describe("Worker", () => {
             handleBatch: (deliveries) =>
               Effect.gen(function*() {
                 for (const d of deliveries) yield* record(d.event.n, d.id)
-                return deliveries.map((d) =>
+                return Handler.outcomes(deliveries.map((d) =>
                   d.event.n === 3
                     ? Handler.Outcome.permanent(new Error("poison"))
                     : d.event.n === 4
@@ -150,7 +150,7 @@ describe("Worker", () => {
                     : d.event.n === 5
                     ? Handler.Outcome.skipped("duplicate")
                     : Handler.Outcome.succeeded
-                )
+                ))
               })
           })
         ])
