@@ -272,7 +272,7 @@ const resolve = <A, I>(options: CommonOptions<A, I>): readonly [Settings, Option
   if (Duration.greaterThanOrEqualTo(heartbeatInterval, claimTimeout)) {
     invalid(
       "claimTimeout",
-      Duration.format(claimTimeout),
+      options.claimTimeout ?? Duration.format(claimTimeout),
       `must be greater than the heartbeat interval (${Duration.format(heartbeatInterval)})`
     )
   }

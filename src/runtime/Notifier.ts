@@ -87,45 +87,54 @@ export const make = (
       const client = yield* PgClient.PgClient
       const { channel } = yield* RuntimeConfig
       const config = { ...connectionConfig(client, options), application_name: "sluice-listen" }
-      const session = Effect.scoped(Effect.gen(function*() {
-        const connection = yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: async () => {
-              const c = new pg.Client(config)
-              c.on("error", () => {})
-              await c.connect()
-              return c
-            },
-            catch: (cause) => new DatabaseUnavailable({ message: "LISTEN connection failed", cause })
-          }),
-          (c) =>
-            Effect.promise(() => c.end().catch(() => undefined)).pipe(Effect.interruptible, Effect.timeoutOption(1000))
-        )
-        const lost = Effect.async<never, DatabaseUnavailable>((resume) => {
-          const onError = (cause: Error) =>
-            resume(Effect.fail(new DatabaseUnavailable({ message: "LISTEN connection lost", cause })))
-          const onEnd = () => resume(Effect.fail(new DatabaseUnavailable({ message: "LISTEN connection ended" })))
-          connection.on("error", onError)
-          connection.on("end", onEnd)
-          return Effect.sync(() => {
-            connection.off("error", onError)
-            connection.off("end", onEnd)
+      const session = (listening: Effect.Effect<void>) =>
+        Effect.scoped(Effect.gen(function*() {
+          const connection = yield* Effect.acquireRelease(
+            Effect.tryPromise({
+              try: async () => {
+                const c = new pg.Client(config)
+                c.on("error", () => {})
+                await c.connect()
+                return c
+              },
+              catch: (cause) => new DatabaseUnavailable({ message: "LISTEN connection failed", cause })
+            }),
+            (c) =>
+              Effect.promise(() => c.end().catch(() => undefined)).pipe(
+                Effect.interruptible,
+                Effect.timeoutOption(1000)
+              )
+          )
+          const lost = Effect.async<never, DatabaseUnavailable>((resume) => {
+            const onError = (cause: Error) =>
+              resume(Effect.fail(new DatabaseUnavailable({ message: "LISTEN connection lost", cause })))
+            const onEnd = () => resume(Effect.fail(new DatabaseUnavailable({ message: "LISTEN connection ended" })))
+            connection.on("error", onError)
+            connection.on("end", onEnd)
+            return Effect.sync(() => {
+              connection.off("error", onError)
+              connection.off("end", onEnd)
+            })
           })
-        })
-        connection.on("notification", (message) => {
-          if (message.channel === channel && message.payload) wake(message.payload)
-        })
-        yield* Effect.tryPromise({
-          try: () => connection.query(`LISTEN ${pg.escapeIdentifier(channel)}`),
-          catch: (cause) => new DatabaseUnavailable({ message: "LISTEN failed", cause })
-        })
-        yield* Effect.logDebug("listening for wake-ups").pipe(Effect.annotateLogs("channel", channel))
-        wakeAll()
-        return yield* lost
-      }))
-      yield* session.pipe(
-        Effect.tapError((error) => Effect.logWarning(`${error.message}; reconnecting`)),
-        Effect.retry(reconnect),
+          connection.on("notification", (message) => {
+            if (message.channel === channel && message.payload) wake(message.payload)
+          })
+          yield* Effect.tryPromise({
+            try: () => connection.query(`LISTEN ${pg.escapeIdentifier(channel)}`),
+            catch: (cause) => new DatabaseUnavailable({ message: "LISTEN failed", cause })
+          })
+          yield* Effect.logDebug("listening for wake-ups").pipe(Effect.annotateLogs("channel", channel))
+          yield* listening
+          wakeAll()
+          return yield* lost
+        }))
+      const backoff = yield* Schedule.driver(reconnect)
+      yield* session(backoff.reset).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning(`${error.message}; reconnecting`).pipe(
+            Effect.zipRight(Effect.orElse(backoff.next(undefined), () => Effect.void))
+          )
+        ),
         Effect.forever,
         Effect.interruptible,
         Effect.forkScoped

@@ -91,14 +91,17 @@ export interface StoreService {
     eventIds: ReadonlyArray<string>,
     now: Date
   ) => Effect.Effect<number, StoreError>
-  /** Records outcomes of deliveries held under `token`; returns how many it could record (fenced by the token). */
+  /**
+   * Records outcomes of deliveries held under `token`; returns how many it could record
+   * (fenced by the token). Wakes the group when something went back to pending and is due.
+   */
   readonly settle: (
     group: string,
     token: string,
     outcomes: ReadonlyArray<Settlement>,
     now: Date
   ) => Effect.Effect<number, StoreError>
-  /** Returns expired leases to pending (or failed, past the group's max attempts). */
+  /** Returns expired leases to pending (or failed, past the group's max attempts) and wakes their groups. */
   readonly reap: (now: Date, limit: number) => Effect.Effect<ReadonlyArray<ReapedRow>, StoreError>
   /** Deletes settled deliveries and unneeded events older than `before`, up to `limit` of each. */
   readonly prune: (
@@ -263,8 +266,11 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         FROM o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND d.status = 'claimed'
-        RETURNING 1
-      ) SELECT count(*)::int AS n FROM settled`.pipe(
+        RETURNING d.status, d.available_at
+      ), woken AS (
+        SELECT pg_notify(${channel}, ${group})
+        WHERE EXISTS (SELECT 1 FROM settled WHERE status = 'pending' AND available_at <= ${now})
+      ) SELECT count(*)::int AS n FROM settled WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("settle"))
     )
@@ -280,14 +286,21 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         LIMIT ${limit}
         FOR UPDATE OF d SKIP LOCKED
       )
-      UPDATE ${deliveries} d
-      SET status = CASE WHEN d.attempts >= g.max_attempts THEN 'failed' ELSE 'pending' END,
-          available_at = ${now}, claimed_at = NULL, claim_token = NULL, updated_at = ${now},
-          last_error = 'lease expired: not settled within the claim timeout of ' || g.claim_timeout_ms
-            || ' ms (attempt ' || d.attempts || ' of ' || g.max_attempts || ')'
-      FROM expired e, ${groups} g
-      WHERE d.event_id = e.event_id AND d.consumer_group = e.consumer_group AND g.name = d.consumer_group
-      RETURNING d.consumer_group, d.event_id::text AS event_id, d.status`.pipe(
+      , reaped AS (
+        UPDATE ${deliveries} d
+        SET status = CASE WHEN d.attempts >= g.max_attempts THEN 'failed' ELSE 'pending' END,
+            available_at = ${now}, claimed_at = NULL, claim_token = NULL, updated_at = ${now},
+            last_error = 'lease expired: not settled within the claim timeout of ' || g.claim_timeout_ms
+              || ' ms (attempt ' || d.attempts || ' of ' || g.max_attempts || ')'
+        FROM expired e, ${groups} g
+        WHERE d.event_id = e.event_id AND d.consumer_group = e.consumer_group AND g.name = d.consumer_group
+        RETURNING d.consumer_group, d.event_id, d.status
+      ), woken AS (
+        SELECT pg_notify(${channel}, r.consumer_group)
+        FROM (SELECT DISTINCT consumer_group FROM reaped WHERE status = 'pending') r
+      )
+      SELECT consumer_group, event_id::text AS event_id, status FROM reaped
+      WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
       Effect.mapError(fail("reap"))
     )
 

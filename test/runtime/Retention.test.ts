@@ -1,0 +1,79 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import * as Event from "../../src/runtime/Event.js"
+import * as Outbox from "../../src/runtime/Outbox.js"
+import * as Retention from "../../src/runtime/Retention.js"
+import { Store } from "../../src/runtime/Store.js"
+import * as Runtime from "../support/Runtime.js"
+import * as TestDatabase from "../support/TestDatabase.js"
+
+class Item extends Event.Class<Item>()("test.Item", { n: Schema.Number }) {}
+
+const settleAll = (group: string, status: "delivered" | "skipped" | "failed") =>
+  Effect.gen(function*() {
+    const store = yield* Store
+    const now = yield* Clock.currentTimeMillis
+    const token = crypto.randomUUID()
+    const rows = yield* store.claim({ group, limit: 10_000, token, now: new Date(now), fair: false })
+    yield* store.settle(
+      group,
+      token,
+      rows.map((row) => ({ event_id: row.event_id, status, available_at: null, last_error: null, release: false })),
+      new Date(now)
+    )
+  })
+
+const register = (name: string) =>
+  Effect.flatMap(Store, (store) =>
+    store.registerGroup({
+      name,
+      claimTimeoutMs: 60_000,
+      maxAttempts: 3,
+      subscriptions: [{ eventType: "test.Item", routingKey: name }]
+    }, new Date(0)))
+
+const counts = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql<{ events: number; deliveries: number }>`SELECT
+      (SELECT count(*)::int FROM sluice.events) AS events,
+      (SELECT count(*)::int FROM sluice.deliveries) AS deliveries`,
+    (rows) => rows[0]!
+  ))
+
+describe("Retention", () => {
+  it.layer(Runtime.layer)((it) => {
+    it.effect("prunes settled deliveries and unneeded events older than the retention, in bounded batches", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const t0 = yield* Clock.currentTimeMillis
+        for (const group of ["done", "skipped", "dead", "waiting"]) yield* register(group)
+        const emit = (routingKey: string, count: number) =>
+          Outbox.emitAll(
+            Array.from({ length: count }, (_, n) => ({ event: new Item({ n }), options: { routingKey } }))
+          )
+        yield* emit("done", 2_500)
+        yield* emit("skipped", 3)
+        yield* emit("dead", 2)
+        yield* emit("waiting", 1)
+        yield* emit("nobody", 4)
+        yield* settleAll("done", "delivered")
+        yield* settleAll("skipped", "skipped")
+        yield* settleAll("dead", "failed")
+        assert.deepStrictEqual(yield* counts, { events: 2_510, deliveries: 2_506 })
+
+        yield* TestClock.setTime(t0 + 3_599_999)
+        assert.deepStrictEqual(yield* Retention.pruneOnce("1 hour"), { deliveries: 0, events: 0 })
+
+        yield* TestClock.setTime(t0 + 3_600_001)
+        assert.deepStrictEqual(yield* Retention.pruneOnce("1 hour"), { deliveries: 2_503, events: 2_507 })
+        // Kept: the dead letters with their events, and the delivery still pending.
+        assert.deepStrictEqual(yield* counts, { events: 3, deliveries: 3 })
+        assert.deepStrictEqual(yield* Runtime.statusCounts("dead"), { failed: 2 })
+        assert.deepStrictEqual(yield* Runtime.statusCounts("waiting"), { pending: 1 })
+      }))
+  })
+})
