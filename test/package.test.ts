@@ -178,11 +178,13 @@ it.live(
       const install = yield* exec("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: consumer })
       expectSuccess("npm install", install)
 
-      // 3. The shipped code imports only the package's declared dependencies.
+      // 3. The shipped code imports only the package's declared dependencies and peers.
       const installed = nodePath.join(consumer, "node_modules", "sluice")
-      const { dependencies } = JSON.parse(readFileSync(nodePath.join(installed, "package.json"), "utf8")) as {
+      const installedManifest = JSON.parse(readFileSync(nodePath.join(installed, "package.json"), "utf8")) as {
         dependencies: Record<string, string>
+        peerDependencies: Record<string, string>
       }
+      const dependencies = { ...installedManifest.dependencies, ...installedManifest.peerDependencies }
       const shipped = (yield* Effect.promise(() => fsp.readdir(nodePath.join(installed, "dist"))))
         .filter((name) => name.endsWith(".js") || name.endsWith(".d.ts"))
       const imported = new Set(
