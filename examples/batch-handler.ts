@@ -19,7 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "../src/runtime/index.js"
+import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "sluice"
 
 class ReadingTaken extends Event.Class<ReadingTaken>()("sensors.ReadingTaken", {
   sensor: Schema.String,

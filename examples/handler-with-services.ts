@@ -13,7 +13,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "../src/runtime/index.js"
+import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "sluice"
 
 class InvoiceIssued extends Event.Class<InvoiceIssued>()("billing.InvoiceIssued", {
   invoiceId: Schema.String,

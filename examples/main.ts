@@ -26,7 +26,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { Database, Event, Handler, Outbox, Sluice, Store, WorkerPool } from "../src/runtime/index.js"
+import { Database, Event, Handler, Outbox, Sluice, Store, WorkerPool } from "sluice"
 
 const orderCount = 1_000
 const exitWhenDrained = process.argv.includes("--exit-when-drained")

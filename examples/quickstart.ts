@@ -13,7 +13,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "../src/runtime/index.js"
+import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "sluice"
 
 // 1. An event: a Schema class. Payloads are encoded on emit and decoded on claim.
 class UserSignedUp extends Event.Class<UserSignedUp>()("quickstart.UserSignedUp", {

@@ -21,7 +21,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "../src/runtime/index.js"
+import { Database, Event, Handler, Outbox, Sluice, WorkerPool } from "sluice"
 
 class OrderPlaced extends Event.Class<OrderPlaced>()("shop.OrderPlaced", {
   orderId: Schema.String,
