@@ -14,6 +14,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -379,12 +381,18 @@ export const run = <R>(
             Effect.catchTag("LeaseLost", () => Effect.logWarning("lease lost before the failure could be recorded"))
           )
         }
-        const summary = summarize(
-          rows.length,
-          outcomes,
-          readyRows.concat(rejected.map((r) => r.row)),
-          settings.maxAttempts
-        )
+        const settledRows = readyRows.concat(rejected.map((r) => r.row))
+        const summary = summarize(rows.length, outcomes, settledRows, settings.maxAttempts)
+        if (
+          yield* FiberRef.get(FiberRef.currentMinimumLogLevel).pipe(Effect.map(LogLevel.lessThanEqual(LogLevel.Debug)))
+        ) {
+          for (let i = 0; i < settledRows.length; i++) {
+            const row = settledRows[i]!
+            yield* Effect.logDebug(`event ${outcomes[i]?._tag.toLowerCase() ?? "unsettled"}`).pipe(
+              Effect.annotateLogs({ eventId: row.event_id, eventType: row.type, attempt: row.attempts })
+            )
+          }
+        }
         yield* Metric.incrementBy(metrics.delivered, summary.delivered)
         yield* Metric.incrementBy(metrics.skipped, summary.skipped)
         yield* Metric.incrementBy(metrics.retried, summary.retried)
