@@ -58,49 +58,70 @@ export const loadSqlFiles = (directory: string): Effect.Effect<
     )
   )
 
-const lockKey = (schema: string) => `sluice.migrate:${schema}`
+/** Where a set of plain-SQL migrations goes. */
+export interface Target {
+  /** Folder of `NNNN_name.sql` files. */
+  readonly directory: string
+  /** Schema the files run in (created if missing; first on the search path). */
+  readonly schema: string
+  /** Migrations table, in that schema. */
+  readonly table: string
+}
 
 /**
- * Brings the runtime's schema up to date. Returns the migrations it applied.
+ * Applies a folder of numbered SQL files into a schema, with its own migrations table.
+ * The whole run holds a transaction-scoped advisory lock on the schema, so concurrent
+ * runs from several processes apply each file once. Returns the migrations it applied.
  */
+export const apply = (target: Target): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  MigrationFailed,
+  SqlClient.SqlClient | FileSystem.FileSystem | Path.Path
+> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { directory, schema, table } = target
+    const migrations = yield* loadSqlFiles(directory)
+    const migrate = Migrator.make({})({ loader: Effect.succeed(migrations), table: `${schema}.${table}` })
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.migrate:${schema}`}, 0))`
+      yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(schema)}.${sql(table)} (
+        migration_id integer PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        name text NOT NULL
+      )`
+      yield* sql`SELECT set_config('search_path', ${`${schema}, public`}, true)`
+      return yield* migrate
+    })).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.catchAllDefect((defect) =>
+        Effect.fail(
+          new MigrationFailed({
+            message: `migration failed in schema "${schema}": ${describe(defect)}`,
+            cause: defect
+          })
+        )
+      ),
+      Effect.mapError((error) =>
+        error instanceof MigrationFailed ? error : new MigrationFailed({
+          message: `migration failed in schema "${schema}": ${describe(error)}`,
+          cause: error
+        })
+      ),
+      Effect.withSpan("Migrations.apply", { attributes: { schema } })
+    )
+  })
+
+/** Brings the runtime's schema up to date. Returns the migrations it applied. */
 export const run: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
   MigrationFailed,
   SqlClient.SqlClient | RuntimeConfig | FileSystem.FileSystem | Path.Path
 > = Effect.gen(function*() {
-  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const { schema } = yield* RuntimeConfig
-  const migrations = yield* Effect.flatMap(migrationsDirectory, loadSqlFiles)
-  const table = `${schema}.migrations`
-  const migrate = Migrator.make({})({ loader: Effect.succeed(migrations), table })
-  return yield* sql.withTransaction(Effect.gen(function*() {
-    yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey(schema)}, 0))`
-    yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
-    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(schema)}.migrations (
-      migration_id integer PRIMARY KEY,
-      created_at timestamptz NOT NULL DEFAULT now(),
-      name text NOT NULL
-    )`
-    yield* sql`SELECT set_config('search_path', ${`${schema}, public`}, true)`
-    return yield* migrate
-  })).pipe(
-    Effect.provideService(SqlClient.SqlClient, sql),
-    Effect.catchAllDefect((defect) =>
-      Effect.fail(
-        new MigrationFailed({
-          message: `migration failed in schema "${schema}": ${describe(defect)}`,
-          cause: defect
-        })
-      )
-    ),
-    Effect.mapError((error) =>
-      error instanceof MigrationFailed ? error : new MigrationFailed({
-        message: `migration failed in schema "${schema}": ${describe(error)}`,
-        cause: error
-      })
-    ),
-    Effect.withSpan("Migrations.run")
-  )
+  const directory = yield* migrationsDirectory
+  return yield* apply({ directory, schema, table: "migrations" })
 })
 
 const describe = (error: unknown): string => {
