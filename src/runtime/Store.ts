@@ -64,6 +64,33 @@ export interface ReapedRow {
   readonly status: "pending" | "failed"
 }
 
+/** An event of the log, as the changefeed returns it. */
+export interface ChangeRow {
+  readonly id: string
+  /** The writer's transaction id (xid8, as text): the changefeed's cursor is `(tx, id)`. */
+  readonly tx: string
+  readonly type: string
+  readonly routing_key: string | null
+  readonly payload: unknown
+  readonly metadata: Record<string, unknown>
+  readonly created_at: Date
+}
+
+/** Per consumer group: deliveries by state, oldest pending, recent throughput. */
+export interface GroupStats {
+  readonly consumer_group: string
+  readonly pending: number
+  /** Pending and due now. */
+  readonly due: number
+  readonly claimed: number
+  readonly failed: number
+  readonly delivered: number
+  readonly skipped: number
+  readonly oldest_pending_at: Date | null
+  /** Delivered or skipped since `since`. */
+  readonly recent: number
+}
+
 /** Counts per consumer group and status. */
 export interface GroupCounts {
   readonly consumer_group: string
@@ -110,6 +137,19 @@ export interface StoreService {
   ) => Effect.Effect<{ readonly deliveries: number; readonly events: number }, StoreError>
   /** Delivery counts per group and status. */
   readonly counts: Effect.Effect<ReadonlyArray<GroupCounts>, StoreError>
+  /**
+   * Events after the cursor `(afterTx, afterId)` in commit-safe order: only those whose
+   * writing transaction is older than every running one, so an event committed late is
+   * never skipped by a reader that already moved past its id.
+   */
+  readonly changes: (options: {
+    readonly afterTx: string
+    readonly afterId: string
+    readonly limit: number
+    readonly types: ReadonlyArray<string> | null
+  }) => Effect.Effect<ReadonlyArray<ChangeRow>, StoreError>
+  /** Per-group statistics; `recent` counts settlements since `since`. */
+  readonly groupStats: (now: Date, since: Date) => Effect.Effect<ReadonlyArray<GroupStats>, StoreError>
 }
 
 /** The runtime's SQL, bound to its schema. */
@@ -336,7 +376,31 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     SELECT consumer_group, status, count(*)::int AS count FROM ${deliveries}
     GROUP BY consumer_group, status ORDER BY consumer_group, status`.pipe(Effect.mapError(fail("counts")))
 
-  return { emit, registerGroup, claim, heartbeat, settle, reap, prune, counts }
+  const changes: StoreService["changes"] = ({ afterId, afterTx, limit, types }) =>
+    sql<ChangeRow>`
+      SELECT id::text AS id, tx::text AS tx, type, routing_key, payload, metadata, created_at
+      FROM ${events}
+      WHERE (tx, id) > (${afterTx}::xid8, ${afterId}::bigint)
+        AND tx < pg_snapshot_xmin(pg_current_snapshot())
+        ${types === null ? sql`` : sql`AND type IN ${sql.in(types)}`}
+      ORDER BY tx, id
+      LIMIT ${limit}`.pipe(Effect.mapError(fail("changes")))
+
+  const groupStats: StoreService["groupStats"] = (now, since) =>
+    sql<GroupStats>`
+      SELECT g.name AS consumer_group,
+        count(d.*) FILTER (WHERE d.status = 'pending')::int AS pending,
+        count(d.*) FILTER (WHERE d.status = 'pending' AND d.available_at <= ${now})::int AS due,
+        count(d.*) FILTER (WHERE d.status = 'claimed')::int AS claimed,
+        count(d.*) FILTER (WHERE d.status = 'failed')::int AS failed,
+        count(d.*) FILTER (WHERE d.status = 'delivered')::int AS delivered,
+        count(d.*) FILTER (WHERE d.status = 'skipped')::int AS skipped,
+        min(d.available_at) FILTER (WHERE d.status = 'pending') AS oldest_pending_at,
+        count(d.*) FILTER (WHERE d.status IN ('delivered', 'skipped') AND d.updated_at >= ${since})::int AS recent
+      FROM ${groups} g LEFT JOIN ${deliveries} d ON d.consumer_group = g.name
+      GROUP BY g.name ORDER BY g.name`.pipe(Effect.mapError(fail("groupStats")))
+
+  return { emit, registerGroup, claim, heartbeat, settle, reap, prune, counts, changes, groupStats }
 })
 
 /** The store as a layer. */
