@@ -17,6 +17,7 @@ import { DatabaseUnavailable, InvalidConfig } from "../src/runtime/Errors.js"
 import * as Migrations from "../src/runtime/Migrations.js"
 import * as RuntimeConfig from "../src/runtime/RuntimeConfig.js"
 import * as Child from "./support/Child.js"
+import { migrationCount, migrationNames } from "./support/MigrationFiles.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const secret = "hunter2-secret"
@@ -143,9 +144,11 @@ it.layer(Layer.merge(TestDatabase.layer, NodeContext.layer))("Database", (it) =>
         ),
         { concurrency: "unbounded" }
       )
-      expect(results.map((applied) => applied.length).sort()).toEqual([0, 0, 1])
+      expect(results.map((applied) => applied.length).sort()).toEqual([0, 0, migrationCount])
       const sql = yield* SqlClient.SqlClient
-      expect(yield* sql`SELECT migration_id FROM race_fibers.migrations`).toEqual([{ migration_id: 1 }])
+      expect(yield* sql`SELECT migration_id FROM race_fibers.migrations ORDER BY 1`).toEqual(
+        migrationNames.map(([id]) => ({ migration_id: id }))
+      )
       expect(yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM race_fibers.events`).toEqual([{ n: 0 }])
     }).pipe(live))
 
@@ -159,8 +162,10 @@ it.layer(Layer.merge(TestDatabase.layer, NodeContext.layer))("Database", (it) =>
       const outputs = yield* Effect.all(children.map((child) => child.next()), { concurrency: 2 })
       for (const child of children) expect(yield* child.exited()).toBe(0)
       const applied = outputs.map((output) => (output as { readonly applied: ReadonlyArray<unknown> }).applied)
-      expect(applied.map((list) => list.length).sort()).toEqual([0, 1])
+      expect(applied.map((list) => list.length).sort()).toEqual([0, migrationCount])
       const sql = yield* SqlClient.SqlClient
-      expect(yield* sql`SELECT migration_id FROM race_processes.migrations`).toEqual([{ migration_id: 1 }])
+      expect(yield* sql`SELECT migration_id FROM race_processes.migrations ORDER BY 1`).toEqual(
+        migrationNames.map(([id]) => ({ migration_id: id }))
+      )
     }).pipe(live))
 })
