@@ -18,7 +18,11 @@ export interface PageRequest {
   readonly count: number
 }
 
-/** One page: the records and how many the whole query matches upstream. */
+/**
+ * One page: the records and how many the whole query matches upstream. A page may hold
+ * fewer records than asked for even when more follow (a source drops withdrawn or
+ * unsuitable entries): callers advance by the count they asked for, not by the records.
+ */
 export interface Page {
   readonly records: ReadonlyArray<UpstreamRecord>
   readonly total: number
