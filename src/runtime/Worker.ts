@@ -268,7 +268,8 @@ export const run = <R>(
      * isolated: its failure fails the whole transaction.
      */
     const invoke = (
-      ready: ReadonlyArray<Delivery<unknown>>
+      ready: ReadonlyArray<Delivery<unknown>>,
+      isolate: boolean
     ): Effect.Effect<Invocation, unknown, R | SqlClient.SqlClient> => {
       const handle = handler.run
       if (handle._tag === "batch") {
@@ -290,9 +291,18 @@ export const run = <R>(
             )
         })
       }
-      if (transact && ready.length === 1) {
-        const lone: Invocation = { outcomes: [succeeded], emitted: [] }
-        return Effect.as(Effect.provideService(handle.handle(ready[0]!), CurrentDelivery, ready[0]!), lone)
+      if (transact && !isolate) {
+        const all: Invocation = { outcomes: ready.map(() => succeeded), emitted: [] }
+        return Effect.as(
+          Effect.forEach(
+            ready,
+            (delivery) => Effect.provideService(handle.handle(delivery), CurrentDelivery, delivery),
+            {
+              discard: true
+            }
+          ),
+          all
+        )
       }
       return Effect.map(
         Effect.forEach(ready, (delivery) => {
@@ -354,9 +364,24 @@ export const run = <R>(
             return outcomes
           })
 
-        const attempt = transact
-          ? sql.withTransaction(Effect.flatMap(invoke(deliveries), commit))
-          : Effect.flatMap(invoke(deliveries), (invocation) => sql.withTransaction(commit(invocation)))
+        const attemptWith = (isolate: boolean) =>
+          transact
+            ? sql.withTransaction(Effect.flatMap(invoke(deliveries, isolate), commit))
+            : Effect.flatMap(invoke(deliveries, isolate), (invocation) => sql.withTransaction(commit(invocation)))
+        // A single-event handler over a batch first runs every event in one transaction
+        // (no savepoints: the common, all-succeed case); only when one fails is the batch
+        // run again with each event isolated in its own savepoint.
+        const optimistic = transact && handler.run._tag === "single" && deliveries.length > 1
+        const attempt = optimistic
+          ? attemptWith(false).pipe(
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause) ||
+                Option.exists(Cause.failureOption(cause), (error) => error instanceof LeaseLost)
+                ? Effect.failCause(cause)
+                : attemptWith(true)
+            )
+          )
+          : attemptWith(deliveries.length > 1)
 
         const exit = yield* Effect.exit(attempt)
         const finished = yield* Clock.currentTimeMillis

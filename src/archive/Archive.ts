@@ -1,0 +1,61 @@
+/**
+ * The archive application, assembled: its services as one Layer, its handlers as one
+ * worker pool, and its schema's migrations.
+ *
+ * @example
+ * ```ts
+ * const settings = yield* ArchiveConfig.config
+ * yield* Archive.migrate(settings)
+ * yield* Layer.build(Archive.pool(settings).pipe(Layer.provide(Archive.layer(settings))))
+ * ```
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { WorkerPool } from "../runtime/index.js"
+import * as ArchiveConfig from "./ArchiveConfig.js"
+import * as ArchiveMigrations from "./ArchiveMigrations.js"
+import * as ArchiveStore from "./ArchiveStore.js"
+import * as Embedder from "./index/Embedder.js"
+import * as KeywordIndex from "./index/KeywordIndex.js"
+import * as VectorIndex from "./index/VectorIndex.js"
+import * as Pipeline from "./Pipeline.js"
+import * as Search from "./search/Search.js"
+import * as FileSource from "./source/FileSource.js"
+import * as Geo from "./source/Geo.js"
+import * as Sources from "./source/Sources.js"
+
+/** Every source the archive knows: the shipped sample file and GEO (used only when configured). */
+const sources = Layer.effect(
+  Sources.Sources,
+  Effect.gen(function*() {
+    const file = yield* FileSource.FileSource
+    const geo = yield* Geo.GeoSource
+    return Sources.make([file, geo])
+  })
+).pipe(
+  Layer.provide(Layer.merge(FileSource.layerConfig, Geo.layerConfig)),
+  Layer.provide(Layer.merge(NodeFileSystem.layer, NodeHttpClient.layerUndici))
+)
+
+/** The archive's services for the given settings (the runtime's come from `Sluice.layer`). */
+export const layer = (settings: ArchiveConfig.Settings) => {
+  const indexes = Layer.merge(
+    KeywordIndex.layer({ schema: settings.schema }),
+    VectorIndex.layer({ schema: settings.schema })
+  ).pipe(Layer.provideMerge(Embedder.layerConfig))
+  return Layer.mergeAll(
+    ArchiveStore.layer,
+    sources,
+    indexes,
+    Search.layer(settings.indexes).pipe(Layer.provide(indexes))
+  ).pipe(Layer.provideMerge(ArchiveConfig.layer(settings)))
+}
+
+/** The pipeline's handlers as a worker pool. */
+export const pool = (settings: ArchiveConfig.Settings, options: WorkerPool.Options = {}) =>
+  WorkerPool.layer(Pipeline.handlers(settings), options)
+
+/** Applies the archive's migrations (safe from several processes at once). */
+export const migrate = (settings: ArchiveConfig.Settings) => ArchiveMigrations.migrate(settings.schema)
