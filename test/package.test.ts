@@ -12,6 +12,7 @@ import { promises as fsp, readFileSync } from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { migrationNames } from "./support/MigrationFiles.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -206,7 +207,7 @@ it.live(
       // The migrations shipped in the tarball were found from node_modules/sluice/dist and applied.
       const sql = yield* SqlClient.SqlClient
       const applied = yield* sql<{ name: string }>`SELECT name FROM consumer.migrations ORDER BY migration_id`
-      expect(applied.map((row) => row.name)).toEqual(["core"])
+      expect(applied.map((row) => row.name)).toEqual(migrationNames.map(([, name]) => name))
       const deliveries = yield* sql<{ status: string }>`SELECT status FROM consumer.deliveries`
       expect(deliveries.map((row) => row.status)).toEqual(["delivered"])
     }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)),

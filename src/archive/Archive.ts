@@ -39,23 +39,32 @@ const sources = Layer.effect(
   Layer.provide(Layer.merge(NodeFileSystem.layer, NodeHttpClient.layerUndici))
 )
 
+/** Replacements for the archive's pluggable services (a real embedding model, test doubles). */
+export interface Overrides {
+  readonly embedder?: Layer.Layer<Embedder.Embedder, unknown> | undefined
+  readonly sources?: Layer.Layer<Sources.Sources, unknown> | undefined
+}
+
 /** The archive's services for the given settings (the runtime's come from `Sluice.layer`). */
-export const layer = (settings: ArchiveConfig.Settings) => {
+export const layer = (settings: ArchiveConfig.Settings, overrides: Overrides = {}) => {
   const indexes = Layer.merge(
     KeywordIndex.layer({ schema: settings.schema }),
     VectorIndex.layer({ schema: settings.schema })
-  ).pipe(Layer.provideMerge(Embedder.layerConfig))
+  ).pipe(Layer.provideMerge(overrides.embedder ?? Embedder.layerConfig))
   return Layer.mergeAll(
     ArchiveStore.layer,
-    sources,
+    overrides.sources ?? sources,
     indexes,
     Search.layer(settings.indexes).pipe(Layer.provide(indexes))
   ).pipe(Layer.provideMerge(ArchiveConfig.layer(settings)))
 }
 
 /** The pipeline's handlers as a worker pool. */
-export const pool = (settings: ArchiveConfig.Settings, options: WorkerPool.Options = {}) =>
-  WorkerPool.layer(Pipeline.handlers(settings), options)
+export const pool = (
+  settings: ArchiveConfig.Settings,
+  options: WorkerPool.Options = {},
+  tuning: Pipeline.Tuning = {}
+) => WorkerPool.layer(Pipeline.handlers(settings, tuning), options)
 
 /** Applies the archive's migrations (safe from several processes at once). */
 export const migrate = (settings: ArchiveConfig.Settings) => ArchiveMigrations.migrate(settings.schema)

@@ -12,7 +12,9 @@
  * ```
  */
 import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
 import { Handler, Outbox } from "../runtime/index.js"
 import type { IndexBackend, Settings } from "./ArchiveConfig.js"
 import { ArchiveConfig } from "./ArchiveConfig.js"
@@ -226,13 +228,23 @@ const loadRecords = (srns: ReadonlyArray<string>) =>
     return new Map(rows.map((row) => [row.srn, row]))
   })
 
+/** Settings of the index handlers that deployments (and tests) tune. */
+export interface Tuning {
+  readonly indexRetry?: Schedule.Schedule<unknown, unknown> | undefined
+  readonly indexMaxAttempts?: number | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
 /** The handler that feeds one configured index backend. */
-export const indexHandler = (backend: IndexBackend) =>
+export const indexHandler = (backend: IndexBackend, tuning: Tuning = {}) =>
   backend.kind === "vector"
     ? Handler.make({
       name: `archive.Index.${backend.name}`,
       event: IndexRecord,
       routingKey: backend.name,
+      retry: tuning.indexRetry,
+      maxAttempts: tuning.indexMaxAttempts,
+      pollInterval: tuning.pollInterval,
       // One embedding call per batch: why the vector backend takes 100 at a time.
       batchSize: 100,
       handleBatch: (deliveries) =>
@@ -256,6 +268,9 @@ export const indexHandler = (backend: IndexBackend) =>
       name: `archive.Index.${backend.name}`,
       event: IndexRecord,
       routingKey: backend.name,
+      retry: tuning.indexRetry,
+      maxAttempts: tuning.indexMaxAttempts,
+      pollInterval: tuning.pollInterval,
       batchSize: 1,
       concurrency: 4,
       handle: (event) =>
@@ -271,7 +286,7 @@ export const indexHandler = (backend: IndexBackend) =>
     })
 
 /** Every handler of the pipeline for the given settings. */
-export const handlers = (settings: Settings) =>
+export const handlers = (settings: Settings, tuning: Tuning = {}) =>
   [
     TriggerInitialSourceRun,
     PullFromSource,
@@ -279,5 +294,5 @@ export const handlers = (settings: Settings) =>
     AutoApproveCuration,
     ConvertDepositionToRecord,
     FanOutToIndexBackends,
-    ...settings.indexes.map(indexHandler)
+    ...settings.indexes.map((backend) => indexHandler(backend, tuning))
   ] as const

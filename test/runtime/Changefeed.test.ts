@@ -22,6 +22,14 @@ const readFrom = (cursor: { tx: string; id: string }, types: ReadonlyArray<strin
     return { texts: rows.map((row) => (row.payload as { text: string }).text), cursor: last ?? cursor }
   })
 
+/**
+ * Reads until `count` events are visible. The horizon is the oldest running transaction
+ * of the whole server, so a transaction open in another test file's database can hold
+ * committed events back for a moment: never past them, which is what these tests check.
+ */
+const visible = (cursor: { tx: string; id: string }, count: number) =>
+  Runtime.waitUntil(`${count} visible events`, readFrom(cursor), (read) => read.texts.length >= count)
+
 /** Runs `body` in a transaction on its own connection, committing when `commit` completes. */
 const openTransaction = (body: Effect.Effect<void, unknown, Outbox.Outbox>, commit: Deferred.Deferred<void>) =>
   Effect.gen(function*() {
@@ -58,7 +66,7 @@ describe("Changefeed", () => {
         assert.deepStrictEqual(first.texts, [])
         yield* Deferred.succeed(commitLate, undefined)
         yield* Fiber.join(late)
-        const second = yield* readFrom(first.cursor)
+        const second = yield* visible(first.cursor, 1)
         assert.deepStrictEqual(second.texts, ["early"])
         assert.deepStrictEqual((yield* readFrom(second.cursor)).texts, [])
       }))
@@ -77,7 +85,7 @@ describe("Changefeed", () => {
         assert.deepStrictEqual(first.texts, [], "b waits behind the still-running a")
         yield* Deferred.succeed(commitA, undefined)
         yield* Fiber.join(a)
-        const second = yield* readFrom(first.cursor)
+        const second = yield* visible(first.cursor, 2)
         assert.deepStrictEqual(second.texts, ["a", "b"])
       }))
 
@@ -86,6 +94,7 @@ describe("Changefeed", () => {
         yield* TestDatabase.truncate
         yield* Outbox.emitAll([new Note({ text: "1" }), new Other({ text: "x" }), new Note({ text: "2" })])
         yield* Outbox.emit(new Note({ text: "3" }))
+        yield* visible({ tx: "0", id: "0" }, 4)
         const notes = yield* readFrom({ tx: "0", id: "0" }, ["test.Note"])
         assert.deepStrictEqual(notes.texts, ["1", "2", "3"])
         const store = yield* Store
