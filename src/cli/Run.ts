@@ -4,9 +4,12 @@
  * is drained. Shared by `npm start` (keeps serving) and `npm run demo` (exits).
  */
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import { randomUUID } from "node:crypto"
 import * as Archive from "../archive/Archive.js"
 import type { Settings } from "../archive/ArchiveConfig.js"
@@ -99,3 +102,13 @@ export const startAndDrain = (settings: Settings, options: { readonly intervalMi
     yield* Console.log(`progress: ${Progress.line(after, backends)}`)
     return difference(before, after, (finished - started) / 1000, backends)
   })
+
+/** `LOG_LEVEL` (default WARN, so progress lines stay readable): ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF. */
+export const logLevel = Config.logLevel("LOG_LEVEL").pipe(
+  Config.withDefault(LogLevel.Warning),
+  Config.withDescription("minimum log level: ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF")
+)
+
+/** Runs an entry point with the minimum log level from `LOG_LEVEL`. */
+export const withConfiguredLogLevel = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(logLevel, (level) => Logger.withMinimumLogLevel(effect, level))

@@ -11,8 +11,6 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Archive from "../archive/Archive.js"
 import * as ArchiveConfig from "../archive/ArchiveConfig.js"
 import { Database, Sluice } from "../runtime/index.js"
@@ -44,6 +42,6 @@ const Runtime = Sluice.layerConfig.pipe(Layer.provideMerge(Database.layerConfig)
 program.pipe(
   Effect.scoped,
   Effect.provide(Runtime),
-  Logger.withMinimumLogLevel(LogLevel.Warning),
+  Run.withConfiguredLogLevel,
   NodeRuntime.runMain
 )
