@@ -46,3 +46,29 @@ it.live(
     }).pipe(Effect.provide(TestDatabase.layer)),
   180_000
 )
+
+it.live(
+  "two processes on one database share the work without duplicates",
+  () =>
+    Effect.gen(function*() {
+      const { url } = yield* TestDatabase.TestDatabase
+      const env = { DATABASE_URL: url, SLUICE_SCHEMA: "sluice_pair", ARCHIVE_SCHEMA: "archive_pair" }
+      const run = () => exec(process.execPath, ["--import", "tsx", "src/cli/demo.ts"], { env, timeoutMillis: 90_000 })
+      const [a, b] = yield* Effect.all([run(), run()], { concurrency: 2 })
+      expectSuccess("first demo process", a)
+      expectSuccess("second demo process", b)
+
+      const sql = yield* SqlClient.SqlClient
+      const [counts] = yield* sql<{ records: number; depositions: number; runs: number; keyword: number }>`SELECT
+        (SELECT count(*)::int FROM archive_pair.records) AS records,
+        (SELECT count(*)::int FROM archive_pair.depositions) AS depositions,
+        (SELECT count(*)::int FROM archive_pair.source_runs) AS runs,
+        (SELECT count(*)::int FROM archive_pair.keyword_index) AS keyword`
+      expect(counts).toEqual({ records: 1128, depositions: 1200, runs: 1, keyword: 1128 })
+      const [handled] = yield* sql<{ duplicated: number; open: number }>`SELECT
+        (SELECT count(*)::int FROM sluice_pair.deliveries WHERE attempts > 1) AS duplicated,
+        (SELECT count(*)::int FROM sluice_pair.deliveries WHERE status IN ('pending', 'claimed', 'failed')) AS open`
+      expect(handled).toEqual({ duplicated: 0, open: 0 })
+    }).pipe(Effect.provide(TestDatabase.layer)),
+  180_000
+)
