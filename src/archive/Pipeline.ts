@@ -256,7 +256,13 @@ export const indexHandler = (backend: IndexBackend, tuning: Tuning = {}) =>
               ? []
               : [{ srn: record.srn, title: record.title, text: `${record.title}. ${text(record)}` }]
           })
-          yield* (yield* VectorIndex).index(backend.name, found, yield* now)
+          yield* (yield* VectorIndex).index(backend.name, found, yield* now).pipe(
+            Effect.mapError((error) =>
+              error._tag === "EmbedderError" && !error.retryable
+                ? new Handler.Permanent({ message: error.message, cause: error })
+                : error
+            )
+          )
           return Handler.outcomes(deliveries.map(({ event }) =>
             records.has(event.record)
               ? Handler.Outcome.succeeded
