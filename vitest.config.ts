@@ -14,6 +14,9 @@ export default defineConfig({
     maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    teardownTimeout: 60_000
+    teardownTimeout: 60_000,
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ["default", "json"],
+    outputFile: { json: "test-output/vitest.json" }
   }
 })
