@@ -1,0 +1,54 @@
+/**
+ * What each contender implements, in the child process: install its schema, produce
+ * events, consume them. The child ({@link ./child.ts}) turns these into measurements.
+ */
+import type { Payload } from "./protocol.js"
+
+/** The contenders, as named in the results. */
+export type ContenderName = "sluice" | "graphile-worker" | "pg-boss" | "raw"
+
+/** `default`: the library's defaults; `tuned`: the settings its performance docs recommend. */
+export type Profile = "default" | "tuned"
+
+/** Settings of a consumer. */
+export interface ConsumerOptions {
+  readonly profile: Profile
+  /**
+   * Consumer groups (sluice, raw), queues (pg-boss) or task identifiers (graphile-worker)
+   * to consume, one handler each.
+   */
+  readonly groups: ReadonlyArray<string>
+  /** Deliveries claimed at once (sluice, raw); peers take theirs from the profile. */
+  readonly batch: number
+  /** Claim loops (fibers, connections, workers) per group in this process. */
+  readonly concurrency: number
+  /** Prune delivered rows continuously (retention 1 ms, every second): the bloat scenario. */
+  readonly prune: boolean
+  /** Called at the start of the handler with the payloads it received. */
+  readonly onHandle: (payloads: ReadonlyArray<Payload>) => void
+}
+
+export interface Consumer {
+  /** Starts claiming. */
+  readonly start: () => Promise<void>
+  /** Stops claiming, lets in-flight work finish, closes every connection. */
+  readonly stop: () => Promise<void>
+}
+
+export interface Producer {
+  /** Emits all payloads in one call (one statement where the contender can). */
+  readonly emitBatch: (payloads: ReadonlyArray<Payload>) => Promise<void>
+  /** Emits one payload in its own transaction; resolves when it committed. */
+  readonly emitOne: (payload: Payload) => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+export interface Contender {
+  readonly name: ContenderName
+  /** Creates the schema and the groups (queues) in an empty database. */
+  readonly install: (url: string, profile: Profile, groups: ReadonlyArray<string>) => Promise<void>
+  /** Connects a producer emitting to the first of `groups` (sluice, raw: to every subscribed group). */
+  readonly producer: (url: string, profile: Profile, groups: ReadonlyArray<string>) => Promise<Producer>
+  /** Connects a consumer, ready to start. */
+  readonly consumer: (url: string, options: ConsumerOptions) => Promise<Consumer>
+}

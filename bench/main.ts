@@ -1,0 +1,148 @@
+/**
+ * The side-by-side benchmark: sluice, graphile-worker, pg-boss and a hand-written
+ * node-postgres baseline on one embedded PostgreSQL, each measurement on a fresh database
+ * in fresh processes, repeated and interleaved across contenders.
+ *
+ *   npm run bench                       full run (~13 min)
+ *   npm run bench -- --quick            under 3 minutes
+ *   npm run bench -- --json out.json    also write every cell as JSON
+ *   npm run bench -- --only drain,latency --repetitions 5 --tsx
+ *   npm run bench -- --quick --only drain --repetitions 1 --cpu-prof prof/   a CPU profile per child
+ *
+ * `DATABASE_URL` is ignored: the run owns its server (`.sluice-bench/`, synchronous_commit on).
+ */
+import * as Effect from "effect/Effect"
+import { promises as fsp } from "node:fs"
+import * as nodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { EmbeddedPostgres } from "../src/runtime/index.js"
+import { build, buildDir } from "./build.js"
+import * as Measure from "./measure.js"
+import { connectAdmin, postmasterPid } from "./postgres.js"
+import { now } from "./protocol.js"
+import { render } from "./report.js"
+import { Results } from "./results.js"
+import { plan as makePlan, producerSubjects, subjects } from "./scenarios.js"
+import { fromBuild, throughTsx } from "./spawn.js"
+
+const families = ["emit", "drain", "latency", "fanout", "bloat", "idle"] as const
+type Family = typeof families[number]
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    json: { type: "string" },
+    repetitions: { type: "string", default: "3" },
+    only: { type: "string" },
+    tsx: { type: "boolean", default: false },
+    "cpu-prof": { type: "string" },
+    "data-dir": { type: "string", default: ".sluice-bench" }
+  }
+})
+
+const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..")
+const dataDir = nodePath.resolve(values["data-dir"])
+const repetitions = Number(values.repetitions)
+const only = new Set((values.only ?? families.join(",")).split(",").map((s) => s.trim()) as Array<Family>)
+const plan = makePlan(values.quick, repetitions)
+
+const started = now()
+const log = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`)
+
+/** Runs a measurement; a failure is reported and the run goes on without that sample. */
+const attempt = async (what: string, f: () => Promise<void>) => {
+  try {
+    await f()
+  } catch (error) {
+    log(`FAILED ${what}: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+const run = async (server: string) => {
+  const admin = await connectAdmin(server)
+  const settings = await admin.query(
+    `SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS sync,
+            current_setting('shared_buffers') AS buffers, current_setting('max_connections') AS connections`
+  )
+  const s = settings.rows[0] as { version: string; sync: string; buffers: string; connections: string }
+  const profiles = values["cpu-prof"] === undefined ? undefined : nodePath.resolve(values["cpu-prof"])
+  const launcher = values.tsx ? throughTsx(root, profiles) : fromBuild(buildDir(root), profiles)
+  const results = new Results()
+  const bench: Measure.Bench = { admin, launcher, postmaster: await postmasterPid(dataDir), plan, results, log }
+  log(
+    `PostgreSQL ${s.version}, synchronous_commit ${s.sync}, shared_buffers ${s.buffers}; ` +
+      `${plan.quick ? "quick" : "full"} run, ${repetitions} repetitions`
+  )
+  await admin.dropAll("bench_")
+  try {
+    const reps = Array.from({ length: repetitions }, (_, i) => i)
+    if (only.has("emit") || only.has("drain")) {
+      for (const rep of reps) {
+        await attempt("emit.batch", () => Measure.prefill(bench, producerSubjects, rep))
+      }
+    }
+    if (only.has("fanout")) {
+      for (const rep of reps) await attempt("fan-out prefill", () => Measure.prefillFanout(bench, plan.fanout, rep))
+    }
+    if (only.has("drain")) {
+      for (const rep of reps) {
+        for (const cell of plan.drains) await attempt("drain", () => Measure.drain(bench, cell, rep))
+      }
+    }
+    if (only.has("fanout")) {
+      for (const rep of reps) {
+        for (const subject of plan.fanout) await attempt("fanout", () => Measure.fanout(bench, subject, rep))
+      }
+    }
+    await Measure.dropKept(bench)
+    if (only.has("emit")) {
+      for (const rep of reps) {
+        for (const subject of producerSubjects) await attempt("emit.each", () => Measure.emitEach(bench, subject, rep))
+      }
+    }
+    if (only.has("latency")) {
+      for (const rep of reps) {
+        for (const subject of plan.latency.subjects) {
+          await attempt("latency", () => Measure.latency(bench, subject, rep))
+        }
+      }
+    }
+    if (only.has("bloat")) {
+      for (const rep of reps) {
+        for (const subject of plan.bloat.subjects) await attempt("bloat", () => Measure.bloat(bench, subject, rep))
+      }
+    }
+    await Measure.dropKept(bench)
+    if (only.has("idle")) await attempt("idle", () => Measure.idle(bench, subjects, repetitions))
+  } finally {
+    await admin.dropAll("bench_")
+    await admin.close()
+  }
+  const seconds = (now() - started) / 1000
+  console.log(
+    `## sluice benchmark: ${plan.quick ? "quick" : "full"} run, ${new Date().toISOString()}\n\n` +
+      `PostgreSQL ${s.version} (embedded), synchronous_commit=${s.sync}, shared_buffers=${s.buffers}; ` +
+      `${repetitions} repetitions, interleaved; N=${plan.events.toLocaleString("en-US")}; ` +
+      `took ${Math.round(seconds)} s.\n\n${render(results)}`
+  )
+  if (values.json !== undefined) {
+    const cells = results.cells().map(({ subject: _subject, ...cell }) => cell)
+    await fsp.writeFile(values.json, JSON.stringify(cells, null, 2) + "\n")
+    log(`wrote ${cells.length} cells to ${values.json}`)
+  }
+}
+
+const program = Effect.gen(function*() {
+  if (!values.tsx) {
+    const files = yield* Effect.promise(() => build(root, buildDir(root)))
+    log(`transpiled ${files} files into ${nodePath.relative(root, buildDir(root))}`)
+  }
+  const server = yield* EmbeddedPostgres.make({ dataDir, settings: { synchronous_commit: "on" } })
+  yield* Effect.promise(() => run(server.url))
+})
+
+Effect.runPromise(Effect.scoped(program)).catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})

@@ -1,0 +1,126 @@
+/**
+ * What a run measures: the contenders' profiles and the cells of each scenario, for the
+ * full run and for `--quick`.
+ */
+import type { ContenderName, Profile } from "./contender.js"
+
+/** One contender in one profile. */
+export interface Subject {
+  readonly contender: ContenderName
+  readonly profile: Profile
+}
+
+export const sluice: Subject = { contender: "sluice", profile: "default" }
+export const raw: Subject = { contender: "raw", profile: "default" }
+export const graphileDefault: Subject = { contender: "graphile-worker", profile: "default" }
+export const graphileTuned: Subject = { contender: "graphile-worker", profile: "tuned" }
+export const bossDefault: Subject = { contender: "pg-boss", profile: "default" }
+export const bossTuned: Subject = { contender: "pg-boss", profile: "tuned" }
+
+export const subjects: ReadonlyArray<Subject> = [
+  sluice,
+  raw,
+  graphileDefault,
+  graphileTuned,
+  bossDefault,
+  bossTuned
+]
+
+/** The peers whose profile changes what is installed or emitted (pg-boss: the queue's `notify`). */
+export const producerSubjects: ReadonlyArray<Subject> = [sluice, raw, graphileDefault, bossDefault, bossTuned]
+
+/** A drain cell: N pre-filled events through one group. */
+export interface DrainCell {
+  readonly subject: Subject
+  /** Fetch size: sluice's `batchSize`, raw's LIMIT, graphile-worker's local queue, pg-boss's `batchSize`. */
+  readonly batch: number
+  /** Claim loops per process: fibers (sluice), connections (raw), `concurrentJobs`, `localConcurrency`. */
+  readonly concurrency: number
+  readonly processes: number
+}
+
+/** The settings each tuned peer uses whatever the cell (see its file). */
+const tunedShape = {
+  "graphile-worker": { batch: 500, concurrency: 24 },
+  "pg-boss": { batch: 500, concurrency: 2 }
+} as const
+
+const drain = (subject: Subject, batch: number, concurrency: number, processes = 1): DrainCell =>
+  subject.profile === "tuned" && subject.contender !== "sluice" && subject.contender !== "raw"
+    ? { subject, ...tunedShape[subject.contender], processes }
+    : { subject, batch, concurrency, processes }
+
+export const drainName = (cell: DrainCell): string => `drain.b${cell.batch}.c${cell.concurrency}.p${cell.processes}`
+
+export interface Plan {
+  readonly quick: boolean
+  readonly repetitions: number
+  /** Events pre-filled for drains, and emitted in one call. */
+  readonly events: number
+  /** A drain that has not finished by then is stopped and its rate taken over this time. */
+  readonly drainCapMs: number
+  readonly drains: ReadonlyArray<DrainCell>
+  /** Events emitted one per transaction, back to back. */
+  readonly emitEach: number
+  readonly latency: {
+    readonly subjects: ReadonlyArray<Subject>
+    readonly rate: number
+    readonly seconds: number
+    /** How long to wait for the last events after the producer finished. */
+    readonly graceMs: number
+  }
+  /** Fan-out to 3 groups: sluice and raw (the peers have no consumer groups). */
+  readonly fanout: ReadonlyArray<Subject>
+  readonly bloat: { readonly subjects: ReadonlyArray<Subject>; readonly events: number; readonly chunk: number }
+  readonly idle: { readonly handlers: number; readonly seconds: number; readonly settleMs: number }
+}
+
+const fullDrains: ReadonlyArray<DrainCell> = [
+  ...[1, 100].flatMap((batch) => [1, 2, 4, 8].map((concurrency) => drain(sluice, batch, concurrency))),
+  drain(sluice, 100, 2, 2),
+  drain(sluice, 100, 4, 2),
+  drain(raw, 1, 2),
+  drain(raw, 100, 2),
+  drain(raw, 100, 8),
+  drain(raw, 100, 2, 2),
+  drain(graphileDefault, 1, 1),
+  drain(graphileDefault, 1, 8),
+  drain(graphileTuned, 0, 0),
+  drain(graphileTuned, 0, 0, 2),
+  drain(bossDefault, 1, 1),
+  drain(bossDefault, 1, 8),
+  drain(bossTuned, 0, 0),
+  drain(bossTuned, 0, 0, 2)
+]
+
+const quickDrains: ReadonlyArray<DrainCell> = [
+  drain(sluice, 100, 2),
+  drain(sluice, 100, 8),
+  drain(sluice, 1, 2),
+  drain(sluice, 100, 2, 2),
+  drain(raw, 100, 2),
+  drain(raw, 100, 8),
+  drain(graphileDefault, 1, 8),
+  drain(graphileTuned, 0, 0),
+  drain(bossDefault, 1, 8),
+  drain(bossTuned, 0, 0)
+]
+
+export const plan = (quick: boolean, repetitions: number): Plan => ({
+  quick,
+  repetitions,
+  events: quick ? 10_000 : 20_000,
+  drainCapMs: quick ? 1_000 : 10_000,
+  drains: quick ? quickDrains : fullDrains,
+  emitEach: quick ? 500 : 2_000,
+  latency: {
+    // Quick: the baseline and the fastest peer only (each cell takes `seconds` × repetitions).
+    subjects: quick ? [sluice, raw, graphileTuned] : subjects,
+    rate: 200,
+    seconds: quick ? 5 : 10,
+    graceMs: 2_000
+  },
+  fanout: [sluice, raw],
+  bloat: { subjects: [sluice, raw], events: quick ? 100_000 : 1_000_000, chunk: 10_000 },
+  idle: { handlers: 8, seconds: quick ? 10 : 30, settleMs: 1_000 }
+})
