@@ -128,6 +128,13 @@ export interface StoreService {
     outcomes: ReadonlyArray<Settlement>,
     now: Date
   ) => Effect.Effect<number, StoreError>
+  /** Marks deliveries held under `token` delivered (the all-succeeded case of {@link settle}); returns how many. */
+  readonly acknowledge: (
+    group: string,
+    token: string,
+    eventIds: ReadonlyArray<string>,
+    now: Date
+  ) => Effect.Effect<number, StoreError>
   /** Returns expired leases to pending (or failed, past the group's max attempts) and wakes their groups. */
   readonly reap: (now: Date, limit: number) => Effect.Effect<ReadonlyArray<ReapedRow>, StoreError>
   /** Deletes settled deliveries and unneeded events older than `before`, up to `limit` of each. */
@@ -315,6 +322,19 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       Effect.mapError(fail("settle"))
     )
 
+  const acknowledge: StoreService["acknowledge"] = (group, token, eventIds, now) =>
+    sql<{ n: number }>`
+      WITH acked AS (
+        UPDATE ${deliveries}
+        SET status = 'delivered', last_error = NULL, claimed_at = NULL, claim_token = NULL, updated_at = ${now}
+        WHERE consumer_group = ${group} AND event_id = ANY(${eventIds}::bigint[])
+          AND claim_token = ${token} AND status = 'claimed'
+        RETURNING 1
+      ) SELECT count(*)::int AS n FROM acked`.pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.mapError(fail("acknowledge"))
+    )
+
   const reap: StoreService["reap"] = (now, limit) =>
     sql<ReapedRow>`
       WITH expired AS (
@@ -400,7 +420,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       FROM ${groups} g LEFT JOIN ${deliveries} d ON d.consumer_group = g.name
       GROUP BY g.name ORDER BY g.name`.pipe(Effect.mapError(fail("groupStats")))
 
-  return { emit, registerGroup, claim, heartbeat, settle, reap, prune, counts, changes, groupStats }
+  return { emit, registerGroup, claim, heartbeat, settle, acknowledge, reap, prune, counts, changes, groupStats }
 })
 
 /** The store as a layer. */

@@ -251,7 +251,9 @@ export const run = <R>(
       now: number
     ) =>
       settlements.length === 0 ? Effect.void : Effect.flatMap(
-        store.settle(group, token, settlements, new Date(now)),
+        settlements.every((settlement) => settlement.status === "delivered")
+          ? store.acknowledge(group, token, settlements.map((settlement) => settlement.event_id), new Date(now))
+          : store.settle(group, token, settlements, new Date(now)),
         (settled) =>
           settled === settlements.length
             ? Effect.void
