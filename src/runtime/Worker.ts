@@ -245,15 +245,21 @@ export const run = <R>(
       }
     }
 
+    /** The common case: every delivery of the batch succeeded; one statement, fenced by the token. */
+    const acknowledgeAll = (token: string, rows: ReadonlyArray<ClaimedRow>, now: number) =>
+      rows.length === 0 ? Effect.void : Effect.flatMap(
+        store.acknowledge(group, token, rows.map((row) => row.event_id), new Date(now)),
+        (settled) =>
+          settled === rows.length ? Effect.void : Effect.fail(new LeaseLost({ group, expected: rows.length, settled }))
+      )
+
     const record = (
       token: string,
       settlements: ReadonlyArray<Settlement>,
       now: number
     ) =>
       settlements.length === 0 ? Effect.void : Effect.flatMap(
-        settlements.every((settlement) => settlement.status === "delivered")
-          ? store.acknowledge(group, token, settlements.map((settlement) => settlement.event_id), new Date(now))
-          : store.settle(group, token, settlements, new Date(now)),
+        store.settle(group, token, settlements, new Date(now)),
         (settled) =>
           settled === settlements.length
             ? Effect.void
@@ -351,17 +357,23 @@ export const run = <R>(
         const readyRows = ready.map((p) => p.row)
         const deliveries = ready.map((p) => p.delivery)
         const started = yield* Clock.currentTimeMillis
-        for (const row of readyRows) yield* Metric.update(metrics.lag, started - row.created_at.getTime())
+        yield* Effect.sync(() => {
+          for (const row of readyRows) metrics.lag.unsafeUpdate(started - row.created_at.getTime(), [])
+        })
 
         const commit = ({ emitted, outcomes }: Invocation) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
+            if (emitted.length > 0) yield* store.emit(emitted, new Date(now))
+            if (rejected.length === 0 && outcomes.every((outcome) => outcome._tag === "Succeeded")) {
+              yield* acknowledgeAll(token, readyRows, now)
+              return outcomes
+            }
             const settlements = yield* settleAll(
               [...readyRows, ...rejected.map((r) => r.row)],
               [...outcomes, ...rejectedOutcomes],
               now
             )
-            if (emitted.length > 0) yield* store.emit(emitted, new Date(now))
             yield* record(token, settlements, now)
             return outcomes
           })
