@@ -32,6 +32,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { Errors } from "../../runtime/index.js"
+import type { Hit, Page, PageOptions } from "./Results.js"
 
 /** One record to index: its SRN, title and the body text to search. */
 export interface Document {
@@ -40,24 +41,7 @@ export interface Document {
   readonly body: string
 }
 
-/** Which page of results to return. */
-export interface PageOptions {
-  readonly limit: number
-  readonly offset: number
-}
-
-/** One match: the record, its score (higher is better) and its title. */
-export interface Hit {
-  readonly srn: string
-  readonly score: number
-  readonly title: string
-}
-
-/** A page of matches and the number of all matches. */
-export interface Page {
-  readonly total: number
-  readonly results: ReadonlyArray<Hit>
-}
+export type { Hit, Page, PageOptions } from "./Results.js"
 
 /** A keyword index operation failed in the database. */
 export class KeywordIndexError extends Schema.TaggedError<KeywordIndexError>()("KeywordIndexError", {

@@ -45,6 +45,7 @@ import * as Schema from "effect/Schema"
 import type { Errors } from "../../runtime/index.js"
 import { Embedder, EmbedderError, type Vector } from "./Embedder.js"
 import { validateSchema } from "./KeywordIndex.js"
+import type { Page, PageOptions } from "./Results.js"
 
 /** One record to index: its SRN, title and the text to embed. */
 export interface Document {
@@ -53,24 +54,7 @@ export interface Document {
   readonly text: string
 }
 
-/** Which page of results to return. */
-export interface PageOptions {
-  readonly limit: number
-  readonly offset: number
-}
-
-/** One neighbour: the record, its cosine similarity to the query and its title. */
-export interface Hit {
-  readonly srn: string
-  readonly score: number
-  readonly title: string
-}
-
-/** A page of neighbours and the number of records searched. */
-export interface Page {
-  readonly total: number
-  readonly results: ReadonlyArray<Hit>
-}
+export type { Hit, Page, PageOptions } from "./Results.js"
 
 /** A vector index operation failed in the database. */
 export class VectorIndexError extends Schema.TaggedError<VectorIndexError>()("VectorIndexError", {
