@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto"
 import * as Archive from "../archive/Archive.js"
 import type { Settings } from "../archive/ArchiveConfig.js"
 import { ServerStarted } from "../archive/Events.js"
-import { Outbox } from "../runtime/index.js"
+import { Outbox, WorkerPool } from "../runtime/index.js"
 import * as Progress from "./Progress.js"
 
 /** The archive's consumer groups all start with this. */
@@ -78,7 +78,7 @@ export const startAndDrain = (settings: Settings, options: { readonly intervalMi
     const snapshot = Progress.snapshot(groupPrefix)
     const before = yield* snapshot
     const started = yield* Clock.currentTimeMillis
-    yield* Layer.build(Archive.pool(settings))
+    yield* Layer.build(Archive.pool(settings, yield* WorkerPool.config))
     const instance = randomUUID()
     yield* Outbox.emit(new ServerStarted({ instance, startedAt: new Date(started) }), {
       dedupKey: `start:${instance}`

@@ -17,6 +17,7 @@
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -151,3 +152,41 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     InvalidConfig | StoreError,
     HandlerContext<H[number]> | Store | SqlClient.SqlClient | PgClient.PgClient | RuntimeConfig
   >
+
+/**
+ * The pool's options from configuration: `SLUICE_SHUTDOWN_TIMEOUT`, `SLUICE_REAP_INTERVAL`,
+ * `SLUICE_RETENTION`, `SLUICE_PRUNE_INTERVAL` (durations such as `30 seconds`),
+ * `SLUICE_NOTIFICATIONS` (`listen` or `poll`) and `SLUICE_LISTEN_URL` (redacted).
+ */
+export const config: Config.Config<Options> = Config.all({
+  shutdownTimeout: Config.duration("SLUICE_SHUTDOWN_TIMEOUT").pipe(
+    Config.withDefault(defaults.shutdownTimeout),
+    Config.withDescription("how long in-flight batches may run on after stop is asked")
+  ),
+  reapInterval: Config.duration("SLUICE_REAP_INTERVAL").pipe(
+    Config.withDefault(defaults.reapInterval),
+    Config.withDescription("how often the reaper looks for expired leases")
+  ),
+  retention: Config.duration("SLUICE_RETENTION").pipe(
+    Config.withDefault(defaults.retention),
+    Config.withDescription("how long delivered and skipped deliveries are kept")
+  ),
+  pruneInterval: Config.duration("SLUICE_PRUNE_INTERVAL").pipe(
+    Config.withDefault(defaults.pruneInterval),
+    Config.withDescription("how often retention pruning runs")
+  ),
+  notifications: Config.all({
+    mode: Config.literal("listen", "poll")("SLUICE_NOTIFICATIONS").pipe(
+      Config.withDefault("listen" as const),
+      Config.withDescription("listen: wake loops with LISTEN/NOTIFY; poll: polling only")
+    ),
+    listenUrl: Config.option(Config.redacted("SLUICE_LISTEN_URL")).pipe(
+      Config.map(Option.getOrUndefined),
+      Config.withDescription("a direct URL for LISTEN when the main one goes through a transaction-mode pooler")
+    )
+  })
+})
+
+/** {@link layer} with its options read from {@link config}. */
+export const layerConfig = <const H extends ReadonlyArray<Handler<unknown>>>(handlers: H) =>
+  Layer.unwrapEffect(Effect.map(config, (options) => layer(handlers, options)))

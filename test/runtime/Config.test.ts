@@ -1,5 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -80,6 +82,22 @@ describe("Configuration", () => {
           value: "soon"
         })
         expectInvalid(yield* startFails([Handler.make(base)], { retention: 0 }), { field: "retention" })
+      }))
+
+    it.effect("pool options from configuration: durations parsed, a bad value names its variable", () =>
+      Effect.gen(function*() {
+        const read = (values: Record<string, string>) =>
+          WorkerPool.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(values)))))
+        const options = yield* read({ SLUICE_SHUTDOWN_TIMEOUT: "30 seconds", SLUICE_NOTIFICATIONS: "poll" })
+        assert.strictEqual(Duration.toMillis(options.shutdownTimeout!), 30_000)
+        assert.strictEqual(options.notifications?.mode, "poll")
+        assert.strictEqual(options.notifications?.listenUrl, undefined)
+        const defaults = yield* read({})
+        assert.strictEqual(Duration.toMillis(defaults.retention!), Duration.toMillis(WorkerPool.defaults.retention))
+        const bad = yield* Effect.flip(read({ SLUICE_SHUTDOWN_TIMEOUT: "soon" }))
+        assert.include(String(bad), "SLUICE_SHUTDOWN_TIMEOUT")
+        const mode = yield* Effect.flip(read({ SLUICE_NOTIFICATIONS: "sometimes" }))
+        assert.include(String(mode), "SLUICE_NOTIFICATIONS")
       }))
 
     it.effect("a schema name that is not a plain identifier is refused", () =>
