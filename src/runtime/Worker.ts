@@ -367,7 +367,7 @@ export const run = <R>(
             if (emitted.length > 0) yield* store.emit(emitted, new Date(now))
             if (rejected.length === 0 && outcomes.every((outcome) => outcome._tag === "Succeeded")) {
               yield* acknowledgeAll(token, readyRows, now)
-              return outcomes
+              return { outcomes, statuses: readyRows.map((): Settlement["status"] => "delivered") }
             }
             const settlements = yield* settleAll(
               [...readyRows, ...rejected.map((r) => r.row)],
@@ -375,7 +375,7 @@ export const run = <R>(
               now
             )
             yield* record(token, settlements, now)
-            return outcomes
+            return { outcomes, statuses: settlements.map((settlement) => settlement.status) }
           })
 
         const attemptWith = (isolate: boolean) =>
@@ -402,8 +402,10 @@ export const run = <R>(
         yield* Metric.update(metrics.handlerDuration, finished - started)
 
         let outcomes: ReadonlyArray<Outcome>
+        let statuses: ReadonlyArray<Settlement["status"]>
         if (Exit.isSuccess(exit)) {
-          outcomes = [...exit.value, ...rejectedOutcomes]
+          outcomes = [...exit.value.outcomes, ...rejectedOutcomes]
+          statuses = exit.value.statuses
         } else {
           const failure = Cause.failureOption(exit.cause)
           if (Option.isSome(failure) && failure.value instanceof LeaseLost) {
@@ -419,9 +421,10 @@ export const run = <R>(
           yield* record(token, settlements, now).pipe(
             Effect.catchTag("LeaseLost", () => Effect.logWarning("lease lost before the failure could be recorded"))
           )
+          statuses = settlements.map((settlement) => settlement.status)
         }
         const settledRows = readyRows.concat(rejected.map((r) => r.row))
-        const summary = summarize(rows.length, outcomes, settledRows, settings.maxAttempts)
+        const summary = summarize(rows.length, statuses)
         if (
           yield* FiberRef.get(FiberRef.currentMinimumLogLevel).pipe(Effect.map(LogLevel.lessThanEqual(LogLevel.Debug)))
         ) {
@@ -532,21 +535,16 @@ export const run = <R>(
     Effect.annotateLogs({ handler: handler.settings.name, consumerGroup: handler.settings.name })
   )
 
-const summarize = (
-  claimed: number,
-  outcomes: ReadonlyArray<Outcome>,
-  rows: ReadonlyArray<ClaimedRow>,
-  maxAttempts: number
-): BatchSummary => {
+const summarize = (claimed: number, statuses: ReadonlyArray<Settlement["status"]>): BatchSummary => {
   let delivered = 0
   let skipped = 0
   let retried = 0
   let deadLettered = 0
-  outcomes.forEach((outcome, i) => {
-    if (outcome._tag === "Succeeded") delivered++
-    else if (outcome._tag === "Skipped") skipped++
-    else if (outcome.permanent || (rows[i]?.attempts ?? 0) >= maxAttempts) deadLettered++
+  for (const status of statuses) {
+    if (status === "delivered") delivered++
+    else if (status === "skipped") skipped++
+    else if (status === "failed") deadLettered++
     else retried++
-  })
+  }
   return { claimed, delivered, skipped, retried, deadLettered }
 }
