@@ -40,13 +40,16 @@ const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
 /** The run id of a source's initial run: the same on every start, so a restart does not re-ingest. */
 export const initialRunId = (run: Settings["initialRuns"][number]) => `${run.source}:initial:${run.since}:${run.limit}`
 
+/** The SRN id shared by an upstream record's deposition and record. */
+export const upstreamSrnId = (source: string, upstreamId: string) => Srn.idFrom(`${source}-${upstreamId}`)
+
 /** The SRN of the deposition of an upstream record. */
 export const depositionSrn = (domain: string, source: string, upstreamId: string) =>
-  Srn.make({ domain, type: "dep", id: Srn.idFrom(`${source}-${upstreamId}`) })
+  Srn.make({ domain, type: "dep", id: upstreamSrnId(source, upstreamId) })
 
 /** The SRN of the (first version of the) record of an upstream record. */
 export const recordSrn = (domain: string, source: string, upstreamId: string, version = 1) =>
-  Srn.make({ domain, type: "rec", id: Srn.idFrom(`${source}-${upstreamId}`), version })
+  Srn.make({ domain, type: "rec", id: upstreamSrnId(source, upstreamId), version })
 
 export const TriggerInitialSourceRun = Handler.make({
   name: "archive.TriggerInitialSourceRun",
@@ -187,7 +190,7 @@ export const ConvertDepositionToRecord = Handler.make({
       const srn = recordSrn(domain, deposition.source, deposition.upstream_id)
       const published = yield* store.publish({
         srn,
-        recordId: Srn.idFrom(`${deposition.source}-${deposition.upstream_id}`),
+        recordId: upstreamSrnId(deposition.source, deposition.upstream_id),
         version: 1,
         depositionSrn: deposition.srn,
         source: deposition.source,

@@ -57,20 +57,9 @@ describe("Concurrency", () => {
       Effect.gen(function*() {
         yield* reset
         const store = yield* Store
-        yield* store.registerGroup({
-          name: "race",
-          claimTimeoutMs: 60_000,
-          maxAttempts: 3,
-          subscriptions: [{ eventType: "test.Job", routingKey: null }]
-        }, new Date(0))
         for (let round = 0; round < 20; round++) {
           yield* TestDatabase.truncate
-          yield* store.registerGroup({
-            name: "race",
-            claimTimeoutMs: 60_000,
-            maxAttempts: 3,
-            subscriptions: [{ eventType: "test.Job", routingKey: null }]
-          }, new Date(0))
+          yield* Runtime.registerGroup({ name: "race", eventType: "test.Job", maxAttempts: 3 })
           yield* Outbox.emit(new Job({ n: round }))
           const now = new Date(yield* Clock.currentTimeMillis)
           const claims = yield* Effect.all(
@@ -87,12 +76,7 @@ describe("Concurrency", () => {
       Effect.gen(function*() {
         yield* reset
         const store = yield* Store
-        yield* store.registerGroup({
-          name: "fenced",
-          claimTimeoutMs: 1_000,
-          maxAttempts: 5,
-          subscriptions: [{ eventType: "test.Job", routingKey: null }]
-        }, new Date(0))
+        yield* Runtime.registerGroup({ name: "fenced", eventType: "test.Job", claimTimeoutMs: 1_000 })
         yield* Outbox.emit(new Job({ n: 1 }))
         const t0 = yield* Clock.currentTimeMillis
         const stale = crypto.randomUUID()
@@ -125,12 +109,7 @@ describe("Concurrency", () => {
       Effect.gen(function*() {
         yield* reset
         const store = yield* Store
-        yield* store.registerGroup({
-          name: "fair",
-          claimTimeoutMs: 60_000,
-          maxAttempts: 3,
-          subscriptions: [{ eventType: "test.Job", routingKey: null }]
-        }, new Date(0))
+        yield* Runtime.registerGroup({ name: "fair", eventType: "test.Job", maxAttempts: 3 })
         yield* Outbox.emitAll(
           Array.from({ length: 300 }, (_, n) => ({ event: new Job({ n }), options: { routingKey: "flood" } }))
         )

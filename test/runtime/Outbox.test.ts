@@ -15,13 +15,7 @@ class Ping extends Event.Class<Ping>()("test.Ping", { n: Schema.Number }) {}
 class Dated extends Event.Class<Dated>()("test.Dated", { at: Schema.DateFromString }) {}
 
 const subscribe = (name: string, eventType: string, routingKey: string | null = null) =>
-  Effect.flatMap(Store, (store) =>
-    store.registerGroup({
-      name,
-      claimTimeoutMs: 60_000,
-      maxAttempts: 5,
-      subscriptions: [{ eventType, routingKey }]
-    }, new Date(0)))
+  Runtime.registerGroup({ name, eventType, routingKey })
 
 const eventCount = Effect.flatMap(
   SqlClient.SqlClient,

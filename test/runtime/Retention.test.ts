@@ -27,14 +27,7 @@ const settleAll = (group: string, status: "delivered" | "skipped" | "failed") =>
     )
   })
 
-const register = (name: string) =>
-  Effect.flatMap(Store, (store) =>
-    store.registerGroup({
-      name,
-      claimTimeoutMs: 60_000,
-      maxAttempts: 3,
-      subscriptions: [{ eventType: "test.Item", routingKey: name }]
-    }, new Date(0)))
+const register = (name: string) => Runtime.registerGroup({ name, eventType: "test.Item", routingKey: name })
 
 const counts = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   Effect.map(

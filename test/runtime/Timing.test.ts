@@ -32,13 +32,7 @@ const only = (group: string) =>
   })
 
 const registerGroup = (name: string, claimTimeoutMs: number, maxAttempts: number) =>
-  Effect.flatMap(Store, (store) =>
-    store.registerGroup({
-      name,
-      claimTimeoutMs,
-      maxAttempts,
-      subscriptions: [{ eventType: "test.Ping", routingKey: null }]
-    }, new Date(0)))
+  Runtime.registerGroup({ name, eventType: "test.Ping", claimTimeoutMs, maxAttempts })
 
 const claimAll = (group: string, now: number) =>
   Effect.flatMap(

@@ -12,6 +12,7 @@ import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import type { Handler } from "../../src/runtime/Handler.js"
 import * as Sluice from "../../src/runtime/Sluice.js"
+import { Store } from "../../src/runtime/Store.js"
 import * as WorkerPool from "../../src/runtime/WorkerPool.js"
 import * as TestDatabase from "./TestDatabase.js"
 
@@ -90,3 +91,19 @@ export const waitForIdleLoop = (pollInterval: Duration.DurationInput) =>
       (sleeps) => sleeps.includes(wakeAt)
     )
   })
+
+/** Registers a consumer group subscribed to one event type, as a worker pool would at start. */
+export const registerGroup = (group: {
+  readonly name: string
+  readonly eventType: string
+  readonly routingKey?: string | null
+  readonly claimTimeoutMs?: number
+  readonly maxAttempts?: number
+}) =>
+  Effect.flatMap(Store, (store) =>
+    store.registerGroup({
+      name: group.name,
+      claimTimeoutMs: group.claimTimeoutMs ?? 60_000,
+      maxAttempts: group.maxAttempts ?? 5,
+      subscriptions: [{ eventType: group.eventType, routingKey: group.routingKey ?? null }]
+    }, new Date(0)))
