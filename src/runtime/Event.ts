@@ -12,7 +12,7 @@
  * }) {}
  * ```
  */
-import * as Either from "effect/Either"
+import type * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
@@ -46,38 +46,13 @@ interface Codec {
 
 const codecs = new WeakMap<object, Codec>()
 
-/** A `Schema.Class`: its encoded side is the struct of its fields. */
-interface SchemaClass {
-  readonly fields: Schema.Struct.Fields
-  new(props: unknown, disableValidation: boolean): unknown
-}
-
-const isSchemaClass = (schema: unknown): schema is SchemaClass =>
-  typeof schema === "function" && "fields" in schema && typeof schema.fields === "object" && schema.fields !== null
-
-/**
- * A class's codec through the struct of its fields: the same result as the class schema
- * (decoding builds the instance from the decoded fields without validating them twice),
- * several times faster on the hot path. Any other schema uses its own codec.
- */
-const makeCodec = (schema: Schema.Schema.AnyNoContext): Codec => {
-  if (!isSchemaClass(schema)) {
-    return { encode: Schema.encodeUnknownEither(schema), decode: Schema.decodeUnknownEither(schema) }
-  }
-  const struct = Schema.Struct(schema.fields) as unknown as Schema.Schema.AnyNoContext
-  const decodeFields = Schema.decodeUnknownEither(struct)
-  const encodeFields = Schema.encodeUnknownEither(struct)
-  const encodeClass = Schema.encodeUnknownEither(schema)
-  return {
-    encode: (value) => (value instanceof schema ? encodeFields(value) : encodeClass(value)),
-    decode: (value) => Either.map(decodeFields(value), (fields) => new schema(fields, true))
-  }
-}
-
 const codecOf = (schema: Schema.Schema.AnyNoContext): Codec => {
   let codec = codecs.get(schema)
   if (codec === undefined) {
-    codec = makeCodec(schema)
+    codec = {
+      encode: Schema.encodeUnknownEither(schema),
+      decode: Schema.decodeUnknownEither(schema)
+    }
     codecs.set(schema, codec)
   }
   return codec
