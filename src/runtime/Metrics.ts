@@ -52,7 +52,7 @@ export const lag = Metric.fromMetricKey(keys.lag)
 export const forGroup = (group: string) => {
   const tagged = <Type extends MetricKeyType.MetricKeyType<number, unknown>>(key: MetricKey.MetricKey<Type>) =>
     Metric.fromMetricKey(MetricKey.tagged(key, "consumer_group", group))
-  return {
+  const metrics = {
     claimed: tagged(keys.claimed),
     delivered: tagged(keys.delivered),
     skipped: tagged(keys.skipped),
@@ -63,6 +63,9 @@ export const forGroup = (group: string) => {
     handlerDuration: tagged(keys.handlerDuration),
     lag: tagged(keys.lag)
   }
+  // Registered at once, so exporters show a group's counters at zero before anything happens.
+  for (const metric of Object.values(metrics)) metric.unsafeValue([])
+  return metrics
 }
 
 export type GroupMetrics = ReturnType<typeof forGroup>

@@ -206,13 +206,16 @@ export const run = <R>(
     let unacknowledged: Unacknowledged | undefined
 
     const count = (summary: BatchSummary) =>
-      Effect.all([
-        Metric.incrementBy(metrics.delivered, summary.delivered),
-        Metric.incrementBy(metrics.skipped, summary.skipped),
-        Metric.incrementBy(metrics.retried, summary.retried),
-        Metric.incrementBy(metrics.failed, summary.retried + summary.deadLettered),
-        Metric.incrementBy(metrics.deadLettered, summary.deadLettered)
-      ], { discard: true })
+      Effect.sync(() => {
+        const add = (counter: Metric.Metric.Counter<number>, n: number) => {
+          if (n > 0) counter.unsafeUpdate(n, [])
+        }
+        add(metrics.delivered, summary.delivered)
+        add(metrics.skipped, summary.skipped)
+        add(metrics.retried, summary.retried)
+        add(metrics.failed, summary.retried + summary.deadLettered)
+        add(metrics.deadLettered, summary.deadLettered)
+      })
 
     const confirm = (batch: Unacknowledged, acknowledged: number) =>
       acknowledged === batch.eventIds.length
@@ -497,9 +500,7 @@ export const run = <R>(
         }
         const settledRows = readyRows.concat(rejected.map((r) => r.row))
         const summary = summarize(rows.length, statuses)
-        if (
-          yield* FiberRef.get(FiberRef.currentMinimumLogLevel).pipe(Effect.map(LogLevel.lessThanEqual(LogLevel.Debug)))
-        ) {
+        if (yield* logs(LogLevel.Debug)) {
           for (let i = 0; i < settledRows.length; i++) {
             const row = settledRows[i]!
             yield* Effect.logDebug(`event ${outcomes[i]?._tag.toLowerCase() ?? "unsettled"}`).pipe(
@@ -590,7 +591,7 @@ export const run = <R>(
           links: spanLinks(rows)
         })
       )
-      yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
+      if (yield* logs(LogLevel.Info)) yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
       return rows.length
     }))
 
@@ -622,6 +623,10 @@ export const run = <R>(
   })).pipe(
     Effect.annotateLogs({ handler: handler.settings.name, consumerGroup: handler.settings.name })
   )
+
+/** Whether a log line at `level` would be written (so the hot path skips building it otherwise). */
+const logs = (level: LogLevel.LogLevel) =>
+  Effect.map(FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.lessThanEqual(level))
 
 const summarize = (claimed: number, statuses: ReadonlyArray<Settlement["status"]>): BatchSummary => {
   let delivered = 0
