@@ -425,3 +425,48 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
 /** The store as a layer. */
 export const layer: Layer.Layer<Store, never, SqlClient.SqlClient | RuntimeConfig> = Layer.effect(Store, make)
+
+// ---------------------------------------------------------------------------
+// Leadership: session-level advisory locks, for work one process does for all (the
+// depth sampler). Run these on one reserved connection (provide it as the
+// `SqlClient.TransactionConnection`): the lock belongs to that session, and the server
+// releases it when the session ends, so a dead leader's lock goes with its connection.
+// ---------------------------------------------------------------------------
+
+const leaderStatement = <A extends object>(
+  operation: string,
+  statement: (sql: SqlClient.SqlClient, key: string) => Effect.Effect<ReadonlyArray<A>, SqlError>
+) =>
+(role: string): Effect.Effect<ReadonlyArray<A>, StoreError, SqlClient.SqlClient | RuntimeConfig> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { schema } = yield* RuntimeConfig
+    return yield* statement(sql, `sluice:${schema}:${role}`)
+  }).pipe(Effect.mapError(fail(operation)))
+
+/** Takes the advisory lock of `role` (one per schema) for this session if it is free; true when taken. */
+export const tryLeadership = (role: string) =>
+  leaderStatement<{ locked: boolean }>(
+    "tryLeadership",
+    (sql, key) => sql`SELECT pg_try_advisory_lock(hashtext(${key})) AS locked`
+  )(role).pipe(Effect.map((rows) => rows[0]?.locked === true))
+
+/** Gives the advisory lock of `role` back (a no-op when this session does not hold it). */
+export const releaseLeadership = (role: string) =>
+  leaderStatement<{ released: boolean }>(
+    "releaseLeadership",
+    (sql, key) => sql`SELECT pg_advisory_unlock(hashtext(${key})) AS released`
+  )(role).pipe(Effect.asVoid)
+
+/** True while this session holds the advisory lock of `role`; fails when the session is gone. */
+export const holdsLeadership = (role: string) =>
+  leaderStatement<{ held: boolean }>(
+    "holdsLeadership",
+    (sql, key) =>
+      sql`SELECT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+          AND objsubid = 1
+          AND ((classid::bigint << 32) | objid::bigint) = hashtext(${key})::bigint
+      ) AS held`
+  )(role).pipe(Effect.map((rows) => rows[0]?.held === true))
