@@ -180,6 +180,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const deliveries = sql(`${schema}.deliveries`)
   const subscriptions = sql(`${schema}.subscriptions`)
   const groups = sql(`${schema}.consumer_groups`)
+  const deliveryErrors = sql(`${schema}.delivery_errors`)
 
   const emit: StoreService["emit"] = (rows, now) =>
     sql<{ id: string }>`
@@ -313,7 +314,12 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         FROM o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND d.status = 'claimed'
-        RETURNING d.status, d.available_at
+        RETURNING d.event_id, d.status, d.available_at, d.attempts, o.last_error, o.release
+      ), errors AS (
+        INSERT INTO ${deliveryErrors} (event_id, consumer_group, attempt, error, at)
+        SELECT event_id, ${group}, attempts, last_error, ${now} FROM settled
+        WHERE last_error IS NOT NULL AND NOT coalesce(release, false)
+        RETURNING 1
       ), woken AS (
         SELECT pg_notify(${channel}, ${group})
         WHERE EXISTS (SELECT 1 FROM settled WHERE status = 'pending' AND available_at <= ${now})
@@ -354,7 +360,11 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
               || ' ms (attempt ' || d.attempts || ' of ' || g.max_attempts || ')'
         FROM expired e, ${groups} g
         WHERE d.event_id = e.event_id AND d.consumer_group = e.consumer_group AND g.name = d.consumer_group
-        RETURNING d.consumer_group, d.event_id, d.status
+        RETURNING d.consumer_group, d.event_id, d.status, d.attempts, d.last_error
+      ), errors AS (
+        INSERT INTO ${deliveryErrors} (event_id, consumer_group, attempt, error, at)
+        SELECT event_id, consumer_group, attempts, last_error, ${now} FROM reaped
+        RETURNING 1
       ), woken AS (
         SELECT pg_notify(${channel}, r.consumer_group)
         FROM (SELECT DISTINCT consumer_group FROM reaped WHERE status = 'pending') r
@@ -376,6 +386,10 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         ), gone AS (
           DELETE FROM ${deliveries} d USING old
           WHERE d.event_id = old.event_id AND d.consumer_group = old.consumer_group
+          RETURNING d.event_id, d.consumer_group
+        ), history AS (
+          DELETE FROM ${deliveryErrors} x USING gone
+          WHERE x.event_id = gone.event_id AND x.consumer_group = gone.consumer_group
           RETURNING 1
         ) SELECT count(*)::int AS n FROM gone`
       const [orphans] = yield* sql<{ n: number }>`
