@@ -484,3 +484,90 @@ export const holdsLeadership = (role: string) =>
           AND ((classid::bigint << 32) | objid::bigint) = hashtext(${key})::bigint
       ) AS held`
   )(role).pipe(Effect.map((rows) => rows[0]?.held === true))
+
+// ---------------------------------------------------------------------------
+// Pipeline shape and recent activity, for dashboards.
+// ---------------------------------------------------------------------------
+
+/** A subscription: `consumer_group` takes `event_type` (only `routing_key` when set). */
+export interface SubscriptionRow {
+  readonly consumer_group: string
+  readonly event_type: string
+  readonly routing_key: string | null
+}
+
+/** Every subscription, by group and type. */
+export const subscriptionList = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const { schema } = yield* RuntimeConfig
+  return yield* sql<SubscriptionRow>`
+    SELECT consumer_group, event_type, routing_key FROM ${sql(`${schema}.subscriptions`)}
+    ORDER BY consumer_group, event_type, routing_key NULLS FIRST`
+}).pipe(Effect.mapError(fail("subscriptionList")))
+
+/** An observed cause: an event of `cause_type` was handled, and the handling emitted an event of `type`. */
+export interface CausationRow {
+  readonly cause_type: string
+  readonly type: string
+}
+
+/**
+ * The distinct (cause type, type) pairs among the latest `limit` events, from the
+ * `causationId` the outbox stores in an event's metadata when a handler emits it.
+ */
+export const causationPairs = (limit: number) =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { schema } = yield* RuntimeConfig
+    const events = sql(`${schema}.events`)
+    return yield* sql<CausationRow>`
+      WITH recent AS (SELECT type, metadata FROM ${events} ORDER BY id DESC LIMIT ${limit})
+      SELECT DISTINCT c.type AS cause_type, r.type
+      FROM recent r JOIN ${events} c ON c.id = (r.metadata->>'causationId')::bigint
+      WHERE r.metadata->>'causationId' ~ '^[0-9]{1,18}$'
+      ORDER BY 1, 2`
+  }).pipe(Effect.mapError(fail("causationPairs")))
+
+/** One group's settlements in one time bucket (`bucket` = floor(epoch ms / bucket size)). */
+export interface ActivityRow {
+  readonly consumer_group: string
+  readonly bucket: number
+  readonly settled: number
+}
+
+/** One group's p95 time from an event becoming due to its delivery, in milliseconds. */
+export interface LatencyRow {
+  readonly consumer_group: string
+  readonly p95_ms: number
+  readonly delivered: number
+}
+
+/**
+ * Settled (delivered or skipped) deliveries per group and `bucketMs` bucket since
+ * `since`, and per group the 95th percentile of the time from an event becoming due to
+ * its delivery over the same window. Reads only what retention still keeps.
+ */
+export const groupActivity = (since: Date, bucketMs: number) =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { schema } = yield* RuntimeConfig
+    const deliveries = sql(`${schema}.deliveries`)
+    const events = sql(`${schema}.events`)
+    const activity = yield* sql<ActivityRow>`
+      SELECT consumer_group,
+        floor(extract(epoch FROM updated_at) * 1000 / ${bucketMs})::float8 AS bucket,
+        count(*)::int AS settled
+      FROM ${deliveries}
+      WHERE status IN ('delivered', 'skipped') AND updated_at >= ${since}
+      GROUP BY 1, 2 ORDER BY 1, 2`
+    const latency = yield* sql<LatencyRow>`
+      SELECT d.consumer_group,
+        percentile_cont(0.95) WITHIN GROUP (
+          ORDER BY greatest(0, extract(epoch FROM d.updated_at - greatest(e.created_at, e.available_at)) * 1000)
+        )::float8 AS p95_ms,
+        count(*)::int AS delivered
+      FROM ${deliveries} d JOIN ${events} e ON e.id = d.event_id
+      WHERE d.status = 'delivered' AND d.updated_at >= ${since}
+      GROUP BY 1 ORDER BY 1`
+    return { activity, latency }
+  }).pipe(Effect.mapError(fail("groupActivity")))
