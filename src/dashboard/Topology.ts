@@ -5,9 +5,10 @@
  * event of type T was emitted by a group subscribed to T; when several groups take T,
  * each is drawn as a possible emitter), plus any edges an application declares.
  *
- * Columns read left to right: types nothing emits come first, then each node one column
- * after the nearest node feeding it (breadth-first), so a chain such as the archive's
- * lays out in order, and a loop (a handler emitting the type it takes) does not stretch it.
+ * Columns read left to right: types nothing emits come first (groups nothing feeds one
+ * column further), then each node one column after the nearest node feeding it
+ * (breadth-first), so a chain such as the archive's lays out in order, and a loop (a
+ * handler emitting the type it takes) does not stretch it.
  */
 
 /** A node: an event type or a consumer group, in a column from the left. */
@@ -82,30 +83,28 @@ export const make = (inputs: Inputs): Topology => {
   }
   const byName = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
   const ids = [...names.keys()].sort(byName)
-  const roots = ids.filter((id) => names.get(id)!.kind === "type" && !fed.has(id))
+  const isType = (id: string) => names.get(id)!.kind === "type"
   const column = new Map<string, number>()
   const order: Array<string> = []
-  const visit = (start: ReadonlyArray<string>, first: number) => {
-    let frontier = start.filter((id) => !column.has(id))
-    for (const id of frontier) column.set(id, first)
-    while (frontier.length > 0) {
-      order.push(...frontier)
-      const next: Array<string> = []
-      for (const id of frontier) {
-        for (const to of outgoing.get(id) ?? []) {
-          if (column.has(to)) continue
-          column.set(to, column.get(id)! + 1)
-          next.push(to)
-        }
+  /** Breadth-first from `starts` (each with its column), in increasing column order. */
+  const visit = (starts: ReadonlyArray<readonly [string, number]>) => {
+    const queue = starts.filter(([id]) => !column.has(id)).sort((a, b) => a[1] - b[1])
+    for (const [id, at] of queue) column.set(id, at)
+    while (queue.length > 0) {
+      const [id, at] = queue.shift()!
+      order.push(id)
+      for (const to of outgoing.get(id) ?? []) {
+        if (column.has(to)) continue
+        column.set(to, at + 1)
+        queue.push([to, at + 1])
       }
-      frontier = next
     }
   }
-  visit(roots, 0)
-  // Whatever only a loop reaches: start at its first type (or a lone group) by name.
-  for (const id of ids) {
-    if (column.has(id)) continue
-    visit([id], names.get(id)!.kind === "type" ? 0 : 1)
+  // Types nothing emits start at the left; groups nothing feeds one column further.
+  visit(ids.filter((id) => !fed.has(id)).map((id) => [id, isType(id) ? 0 : 1] as const))
+  // What only a loop reaches starts at its first type by name.
+  for (const id of [...ids.filter(isType), ...ids.filter((id) => !isType(id))]) {
+    visit([[id, isType(id) ? 0 : 1]])
   }
   return {
     nodes: order.map((id) => ({ id, ...names.get(id)!, column: column.get(id)! })),
