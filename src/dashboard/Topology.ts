@@ -11,6 +11,17 @@
  * handler emitting the type it takes) does not stretch it.
  */
 
+import * as Context from "effect/Context"
+
+/**
+ * Emits an application declares (group → type), for handlers whose emits cannot be
+ * inferred: a batch handler's follow-ups carry no single `causationId`.
+ */
+export class DeclaredEmits extends Context.Tag("sluice/dashboard/DeclaredEmits")<
+  DeclaredEmits,
+  ReadonlyArray<{ readonly group: string; readonly type: string }>
+>() {}
+
 /** A node: an event type or a consumer group, in a column from the left. */
 export interface Node {
   readonly id: string

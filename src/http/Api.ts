@@ -231,6 +231,12 @@ export const SearchResults = Schema.Struct({
   results: Schema.Array(SearchResult)
 }).annotations({ identifier: "SearchResults" })
 
+/** A configured index backend. */
+export const IndexInfo = Schema.Struct({
+  name: Schema.String,
+  kind: Schema.Literal("keyword", "vector")
+}).annotations({ identifier: "IndexInfo" })
+
 /** A published record. */
 export const RecordView = Schema.Struct({
   srn: Schema.String,
@@ -339,6 +345,11 @@ export class SearchGroup extends HttpApiGroup.make("search")
       .addError(NotFound)
       .addError(ServerError)
       .annotate(OpenApi.Summary, "Search one index backend")
+  )
+  .add(
+    HttpApiEndpoint.get("indexes", "/search")
+      .addSuccess(Schema.Array(IndexInfo))
+      .annotate(OpenApi.Summary, "The configured index backends")
   )
   .prefix("/api/v1")
 {}

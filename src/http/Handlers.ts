@@ -124,7 +124,7 @@ export const SearchLive = HttpApiBuilder.group(
           })
         )
         return { ...page, limit: urlParams.limit, offset: urlParams.offset }
-      }))
+      })).handle("indexes", () => Effect.map(ArchiveConfig, (settings) => settings.indexes))
 )
 
 /** `/api/v1/records/{srn}`. */

@@ -7,6 +7,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Topology from "../dashboard/Topology.js"
 import { Operations } from "../ops/Operations.js"
@@ -28,6 +29,7 @@ const serverError = (what: string) => (error: unknown): Effect.Effect<never, Ser
 export const OperationsLive = HttpApiBuilder.group(Api, "operations", (handlers) =>
   Effect.gen(function*() {
     const operations = yield* Operations
+    const declared = yield* Effect.serviceOption(Topology.DeclaredEmits)
     // Pairs seen once stay drawn after retention prunes their events.
     const seenCauses = yield* Ref.make(new Map<string, { causeType: string; type: string }>())
     return handlers
@@ -78,6 +80,7 @@ export const OperationsLive = HttpApiBuilder.group(Api, "operations", (handlers)
               routingKey: row.routing_key
             })),
             causes: [...causes.values()],
+            emits: Option.getOrUndefined(declared),
             groups: groups.map((group) => group.group)
           })
         }).pipe(Effect.catchAll(serverError("reading the pipeline's graph"))))

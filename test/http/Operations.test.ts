@@ -167,6 +167,7 @@ describe("operations over HTTP", () => {
         const styles = yield* get("/dashboard/dashboard.css")
         assert.include(styles.contentType, "text/css")
         assert.include(styles.body, ".graph")
+        assert.deepStrictEqual((yield* get("/api/v1/search")).body, [{ name: "keyword", kind: "keyword" }])
         assert.strictEqual((yield* get("/docs")).status, 200)
         assert.strictEqual(
           (yield* get("/openapi.json")).body.paths["/api/v1/ops/dead-letters/retry"].post !== undefined,

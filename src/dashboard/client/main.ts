@@ -50,8 +50,9 @@ interface DeadLetterDetail extends DeadLetter {
   readonly metadata: Record<string, unknown>
   readonly errors: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly at: string }>
 }
-interface Pipeline {
-  readonly archive: { readonly indexed: ReadonlyArray<{ readonly backend: string; readonly count: number }> }
+interface IndexInfo {
+  readonly name: string
+  readonly kind: string
 }
 interface SearchResults {
   readonly total: number
@@ -59,7 +60,7 @@ interface SearchResults {
 }
 
 const groupsInterval = 2_000
-const topologyInterval = 10_000
+const topologyInterval = 3_000
 
 const byId = <E extends HTMLElement>(id: string) => document.getElementById(id) as E
 
@@ -125,6 +126,10 @@ let latest: GroupsLive | undefined
 const metric = (name: string, label: string) =>
   h("div", { class: "metric" }, h("dt", {}, label), h("dd", { "data-metric": name }, "–"))
 
+/** A dotted name that may break after each dot (`archive.<wbr>IndexRecord`). */
+const dotted = (name: string): Array<Node | string> =>
+  name.split(".").flatMap((part, i, parts) => i < parts.length - 1 ? [`${part}.`, h("wbr")] : [part])
+
 const groupCard = (node: TopologyNode) => {
   const failures = h("button", {
     type: "button",
@@ -143,7 +148,7 @@ const groupCard = (node: TopologyNode) => {
   return h(
     "article",
     { class: "node group", id: node.id, "data-group": node.name },
-    h("h3", {}, node.name),
+    h("h3", {}, ...dotted(node.name)),
     h(
       "dl",
       {},
@@ -160,7 +165,7 @@ const groupCard = (node: TopologyNode) => {
 }
 
 const typeCard = (node: TopologyNode) =>
-  h("article", { class: "node type", id: node.id, "data-type": node.name }, h("h3", {}, node.name))
+  h("article", { class: "node type", id: node.id, "data-type": node.name }, h("h3", {}, ...dotted(node.name)))
 
 const renderTopology = (topology: Topology) => {
   const key = JSON.stringify(topology)
@@ -214,7 +219,7 @@ const drawEdges = (topology: Topology) => {
       : `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`
     layer.append(svg("path", { d: path, class: back ? "edge back" : "edge" }))
     if (edge.routingKey !== null) {
-      const label = svg("text", { x: String((x1 + x2) / 2), y: String((y1 + y2) / 2 - 4), class: "edge-label" })
+      const label = svg("text", { x: String(x2 - 4), y: String(y2 - 5), class: "edge-label" })
       label.textContent = edge.routingKey
       layer.append(label)
     }
@@ -250,8 +255,11 @@ const renderGroups = (live: GroupsLive) => {
     (sum, group) => ({ pending: sum.pending + group.pending, failed: sum.failed + group.failed }),
     { pending: 0, failed: 0 }
   )
-  byId("summary").textContent = `${live.groups.length} groups · ${totals.pending} pending · ${totals.failed} failed${
-    failing > 0 ? ` in ${failing} groups` : ""
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+  byId("summary").textContent = `${
+    plural(live.groups.length, "group")
+  } · ${totals.pending} pending · ${totals.failed} failed${
+    failing > 0 ? ` in ${plural(failing, "group")}` : ""
   } · updated ${new Date(live.at).toLocaleTimeString()}`
   if (openGroup !== undefined) {
     const group = live.groups.find((entry) => entry.group === openGroup)
@@ -390,10 +398,10 @@ const refreshGroups = async () => {
 const refreshTopology = async () => renderTopology(await request<Topology>("/api/v1/ops/topology"))
 
 const loadIndexes = async () => {
-  const pipeline = await request<Pipeline>("/api/v1/pipeline")
-  const select = byId<HTMLSelectElement>("search-index")
-  const names = pipeline.archive.indexed.map((entry) => entry.backend)
-  select.replaceChildren(...names.map((name) => h("option", { value: name }, name)))
+  const indexes = await request<ReadonlyArray<IndexInfo>>("/api/v1/search")
+  byId<HTMLSelectElement>("search-index").replaceChildren(
+    ...indexes.map((index) => h("option", { value: index.name }, `${index.name} (${index.kind})`))
+  )
 }
 
 const every = (millis: number, task: () => Promise<void>) => {
