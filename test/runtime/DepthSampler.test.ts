@@ -7,6 +7,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -157,11 +159,16 @@ describe("DepthSampler", () => {
         )
       }))
 
-    it.effect("a bad interval fails at start, naming the field", () =>
+    it.effect("a bad interval fails at start, naming the field; SLUICE_DEPTH_SAMPLE_INTERVAL turns it on", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(DepthSampler.checkOptions({ interval: "0 millis" }))
         assert.strictEqual(error._tag, "InvalidConfig")
         assert.include(error.message, "interval")
+        const read = (values: Record<string, string>) =>
+          WorkerPool.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(values)))))
+        assert.strictEqual((yield* read({})).depthSampler, undefined)
+        const on = yield* read({ SLUICE_DEPTH_SAMPLE_INTERVAL: "30 seconds" })
+        assert.deepStrictEqual(on.depthSampler, { interval: Duration.seconds(30) })
       }))
   })
 })
