@@ -13,6 +13,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Topology from "../dashboard/Topology.js"
 import { WorkerPool } from "../runtime/index.js"
 import * as ArchiveConfig from "./ArchiveConfig.js"
 import * as ArchiveMigrations from "./ArchiveMigrations.js"
@@ -39,6 +40,18 @@ const sources = Layer.effect(
   Layer.provide(Layer.merge(NodeFileSystem.layer, NodeHttpClient.layerUndici))
 )
 
+/** What each stage emits, for the dashboard's graph (the fan-out is a batch handler, whose emits carry no causation). */
+const declaredEmits = Layer.succeed(Topology.DeclaredEmits, [
+  { group: "archive.TriggerInitialSourceRun", type: "archive.SourceRequested" },
+  { group: "archive.PullFromSource", type: "archive.DepositionSubmitted" },
+  { group: "archive.PullFromSource", type: "archive.SourceRequested" },
+  { group: "archive.PullFromSource", type: "archive.SourceRunCompleted" },
+  { group: "archive.ValidateDeposition", type: "archive.ValidationCompleted" },
+  { group: "archive.AutoApproveCuration", type: "archive.DepositionApproved" },
+  { group: "archive.ConvertDepositionToRecord", type: "archive.RecordPublished" },
+  { group: "archive.FanOutToIndexBackends", type: "archive.IndexRecord" }
+])
+
 /** Replacements for the archive's pluggable services (a real embedding model, test doubles). */
 export interface Overrides {
   readonly embedder?: Layer.Layer<Embedder.Embedder, unknown> | undefined
@@ -52,6 +65,7 @@ export const layer = (settings: ArchiveConfig.Settings, overrides: Overrides = {
     VectorIndex.layer({ schema: settings.schema })
   ).pipe(Layer.provideMerge(overrides.embedder ?? Embedder.layerConfig))
   return Layer.mergeAll(
+    declaredEmits,
     ArchiveStore.layer,
     overrides.sources ?? sources,
     indexes,

@@ -16,6 +16,7 @@ import type { Settings } from "../archive/ArchiveConfig.js"
 import { ServerStarted } from "../archive/Events.js"
 import { Outbox, WorkerPool } from "../runtime/index.js"
 import * as Progress from "./Progress.js"
+import * as Telemetry from "./Telemetry.js"
 
 /** The archive's consumer groups all start with this. */
 export const groupPrefix = "archive."
@@ -78,7 +79,9 @@ export const startAndDrain = (settings: Settings, options: { readonly intervalMi
     const snapshot = Progress.snapshot(groupPrefix)
     const before = yield* snapshot
     const started = yield* Clock.currentTimeMillis
-    yield* Layer.build(Archive.pool(settings, yield* WorkerPool.config))
+    const poolOptions = yield* WorkerPool.config
+    // The app samples queue depth for /metrics (one leader among its processes) unless configured otherwise.
+    yield* Layer.build(Archive.pool(settings, { ...poolOptions, depthSampler: poolOptions.depthSampler ?? true }))
     const instance = randomUUID()
     yield* Outbox.emit(new ServerStarted({ instance, startedAt: new Date(started) }), {
       dedupKey: `start:${instance}`
@@ -112,3 +115,6 @@ export const logLevel = Config.logLevel("LOG_LEVEL").pipe(
 /** Runs an entry point with the minimum log level from `LOG_LEVEL`. */
 export const withConfiguredLogLevel = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(logLevel, (level) => Logger.withMinimumLogLevel(effect, level))
+
+/** Runs an entry point with OpenTelemetry export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see `Telemetry.ts`). */
+export const withTelemetry = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, Telemetry.layerConfig)

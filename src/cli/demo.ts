@@ -42,6 +42,7 @@ const Runtime = Sluice.layerConfig.pipe(Layer.provideMerge(Database.layerConfig)
 program.pipe(
   Effect.scoped,
   Effect.provide(Runtime),
+  Run.withTelemetry,
   Run.withConfiguredLogLevel,
   NodeRuntime.runMain
 )

@@ -231,6 +231,12 @@ export const SearchResults = Schema.Struct({
   results: Schema.Array(SearchResult)
 }).annotations({ identifier: "SearchResults" })
 
+/** A configured index backend. */
+export const IndexInfo = Schema.Struct({
+  name: Schema.String,
+  kind: Schema.Literal("keyword", "vector")
+}).annotations({ identifier: "IndexInfo" })
+
 /** A published record. */
 export const RecordView = Schema.Struct({
   srn: Schema.String,
@@ -340,6 +346,11 @@ export class SearchGroup extends HttpApiGroup.make("search")
       .addError(ServerError)
       .annotate(OpenApi.Summary, "Search one index backend")
   )
+  .add(
+    HttpApiEndpoint.get("indexes", "/search")
+      .addSuccess(Schema.Array(IndexInfo))
+      .annotate(OpenApi.Summary, "The configured index backends")
+  )
   .prefix("/api/v1")
 {}
 
@@ -436,6 +447,143 @@ export class HealthGroup extends HttpApiGroup.make("health")
   )
 {}
 
+// ---------------------------------------------------------------------------
+// Operations: the dashboard's live view and the dead letters (the CLI's Operations)
+// ---------------------------------------------------------------------------
+
+/** One consumer group, live: its queue, recent throughput and latency. */
+export const GroupLive = Schema.Struct({
+  group: Schema.String,
+  pending: Schema.Int,
+  due: Schema.Int,
+  claimed: Schema.Int,
+  failed: Schema.Int.annotations({ description: "dead letters" }),
+  skipped: Schema.Int,
+  deliveredLastHour: Schema.Int,
+  oldestPendingAgeMs: Schema.NullOr(Schema.Number),
+  throughputPerMinute: Schema.Number,
+  p95LatencyMs: Schema.NullOr(Schema.Number).annotations({
+    description: "95th percentile of the time from an event becoming due to its delivery, over the window"
+  }),
+  settledPerBucket: Schema.Array(Schema.Int).annotations({
+    description: "deliveries settled per bucket over the window, oldest first (the sparkline)"
+  })
+}).annotations({ identifier: "GroupLive" })
+
+/** Every consumer group, live. */
+export const GroupsLive = Schema.Struct({
+  at: Schema.Date,
+  windowSeconds: Schema.Int,
+  bucketSeconds: Schema.Int,
+  groups: Schema.Array(GroupLive)
+}).annotations({ identifier: "GroupsLive" })
+
+/** The pipeline as a graph of event types and consumer groups, laid out in columns. */
+export const TopologyView = Schema.Struct({
+  nodes: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    kind: Schema.Literal("type", "group"),
+    name: Schema.String,
+    column: Schema.Int
+  })),
+  edges: Schema.Array(
+    Schema.Struct({ from: Schema.String, to: Schema.String, routingKey: Schema.NullOr(Schema.String) })
+  )
+}).annotations({ identifier: "Topology" })
+
+/** A failed delivery (a dead letter). */
+export const DeadLetterView = Schema.Struct({
+  eventId: Schema.String,
+  group: Schema.String,
+  type: Schema.String,
+  routingKey: Schema.NullOr(Schema.String),
+  attempts: Schema.Int,
+  lastError: Schema.NullOr(Schema.String),
+  failedAt: Schema.Date,
+  createdAt: Schema.Date
+}).annotations({ identifier: "DeadLetter" })
+
+/** A dead letter with its event's payload and metadata and every attempt's error. */
+export const DeadLetterDetailView = Schema.Struct({
+  ...DeadLetterView.fields,
+  payload: Schema.Unknown,
+  metadata: Metadata,
+  errors: Schema.Array(Schema.Struct({ attempt: Schema.Int, error: Schema.String, at: Schema.Date }))
+}).annotations({ identifier: "DeadLetterDetail" })
+
+/** An event id path or body field: a positive integer as a string. */
+const EventId = Schema.String.pipe(
+  Schema.filter((text) => /^[1-9]\d{0,18}$/.test(text) || "must be an event id (a positive integer)", {
+    jsonSchema: { pattern: "^[1-9][0-9]{0,18}$" }
+  })
+)
+
+/** Dead letters to retry or skip. */
+export const DeliveryRefs = Schema.Struct({
+  deliveries: Schema.Array(Schema.Struct({ eventId: EventId, group: Schema.String })).pipe(
+    Schema.minItems(1),
+    Schema.maxItems(1000)
+  )
+}).annotations({ identifier: "DeliveryRefs" })
+
+/** How many deliveries an operation changed. */
+export const Changed = Schema.Struct({ count: Schema.Int }).annotations({ identifier: "Changed" })
+
+/** Dead-letter list filters. */
+export const DeadLetterParams = Schema.Struct({
+  group: Schema.optionalWith(Schema.String, { exact: true }),
+  type: Schema.optionalWith(Schema.String, { exact: true }),
+  limit: Schema.optionalWith(integerParameter(1, 1000), { exact: true, default: () => 100 }).annotations({
+    description: "dead letters per page, 1 to 1000 (default 100)"
+  })
+})
+
+/** The dashboard's live view and dead-letter handling, through the same `Operations` as the CLI. */
+export class OperationsGroup extends HttpApiGroup.make("operations")
+  .add(
+    HttpApiEndpoint.get("groups", "/groups")
+      .addSuccess(GroupsLive)
+      .addError(ServerError)
+      .annotate(OpenApi.Summary, "Every consumer group: queue, dead letters, throughput per bucket, p95 latency")
+  )
+  .add(
+    HttpApiEndpoint.get("topology", "/topology")
+      .addSuccess(TopologyView)
+      .addError(ServerError)
+      .annotate(OpenApi.Summary, "The pipeline as a graph: event types → consumer groups → the types they emit")
+  )
+  .add(
+    HttpApiEndpoint.get("deadLetters", "/dead-letters")
+      .setUrlParams(DeadLetterParams)
+      .addSuccess(Schema.Array(DeadLetterView))
+      .addError(ServerError)
+      .annotate(OpenApi.Summary, "Dead letters, newest first")
+  )
+  .add(
+    HttpApiEndpoint.get("deadLetter", "/dead-letters/:eventId")
+      .setPath(Schema.Struct({ eventId: EventId }))
+      .setUrlParams(Schema.Struct({ group: Schema.optionalWith(Schema.String, { exact: true }) }))
+      .addSuccess(Schema.Array(DeadLetterDetailView))
+      .addError(ServerError)
+      .annotate(OpenApi.Summary, "An event's dead letters (one per failed group; empty when none)")
+  )
+  .add(
+    HttpApiEndpoint.post("retry", "/dead-letters/retry")
+      .setPayload(DeliveryRefs)
+      .addSuccess(Changed)
+      .addError(ServerError)
+      .annotate(OpenApi.Summary, "Requeue dead letters now, attempts reset")
+  )
+  .add(
+    HttpApiEndpoint.post("skip", "/dead-letters/skip")
+      .setPayload(DeliveryRefs)
+      .addSuccess(Changed)
+      .addError(ServerError)
+      .annotate(OpenApi.Summary, "Mark dead letters skipped")
+  )
+  .prefix("/api/v1/ops")
+{}
+
 /** The archive's API. */
 export class Api extends HttpApi.make("archive")
   .add(SearchGroup)
@@ -444,6 +592,7 @@ export class Api extends HttpApi.make("archive")
   .add(EventsGroup)
   .add(PipelineGroup)
   .add(HealthGroup)
+  .add(OperationsGroup)
   .annotateContext(OpenApi.annotations({
     title: "Archive API",
     version: "1.0.0",

@@ -24,6 +24,7 @@ import { Search } from "../archive/search/Search.js"
 import { UpstreamRecord } from "../archive/source/UpstreamRecord.js"
 import * as Srn from "../archive/Srn.js"
 import * as Rules from "../archive/validation/Rules.js"
+import * as Operations from "../ops/Operations.js"
 import { type Errors, Outbox, Store } from "../runtime/index.js"
 import {
   Api,
@@ -37,6 +38,7 @@ import {
   ServerError,
   start
 } from "./Api.js"
+import { OperationsLive } from "./OperationsHandlers.js"
 
 /** The source name of depositions submitted through the API. */
 export const manualSource = "manual"
@@ -122,7 +124,7 @@ export const SearchLive = HttpApiBuilder.group(
           })
         )
         return { ...page, limit: urlParams.limit, offset: urlParams.offset }
-      }))
+      })).handle("indexes", () => Effect.map(ArchiveConfig, (settings) => settings.indexes))
 )
 
 /** `/api/v1/records/{srn}`. */
@@ -277,4 +279,12 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
       })))
 
 /** Every group's handlers. Needs the archive's services, search, the runtime's store and outbox, and SQL. */
-export const layer = Layer.mergeAll(SearchLive, RecordsLive, DepositionsLive, EventsLive, PipelineLive, HealthLive)
+export const layer = Layer.mergeAll(
+  SearchLive,
+  RecordsLive,
+  DepositionsLive,
+  EventsLive,
+  PipelineLive,
+  HealthLive,
+  OperationsLive.pipe(Layer.provide(Operations.layer))
+)

@@ -1,7 +1,8 @@
 /**
  * Serves the archive's API over HTTP with Node's server: the endpoints of `Api.ts`, the
  * OpenAPI document at `/openapi.json`, and Swagger UI at `/docs` (its script and styles
- * are inlined by `@effect/platform`: no CDN, so it works offline).
+ * are inlined by `@effect/platform`: no CDN, so it works offline), the metrics at
+ * `/metrics` (Prometheus text) and the dashboard at `/`.
  *
  * @example
  * ```ts
@@ -21,8 +22,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { createServer } from "node:http"
+import * as Dashboard from "../dashboard/Dashboard.js"
 import { Api } from "./Api.js"
 import * as Handlers from "./Handlers.js"
+import * as Metrics from "./Metrics.js"
 
 /** Where to listen. */
 export interface Options {
@@ -82,7 +85,9 @@ const badRequests = HttpApiBuilder.middleware(
 export const routes = Layer.mergeAll(
   HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
   HttpApiSwagger.layer({ path: "/docs" }),
-  badRequests
+  badRequests,
+  Metrics.layer,
+  Dashboard.layer
 ).pipe(
   Layer.provideMerge(HttpApiBuilder.api(Api)),
   Layer.provide(Handlers.layer)

@@ -192,6 +192,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const deliveries = sql(`${schema}.deliveries`)
   const subscriptions = sql(`${schema}.subscriptions`)
   const groups = sql(`${schema}.consumer_groups`)
+  const deliveryErrors = sql(`${schema}.delivery_errors`)
 
   const emit: StoreService["emit"] = (rows, now) =>
     sql<{ id: string }>`
@@ -355,7 +356,12 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         FROM o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND d.status = 'claimed'
-        RETURNING d.status, d.available_at
+        RETURNING d.event_id, d.status, d.available_at, d.attempts, o.last_error, o.release
+      ), errors AS (
+        INSERT INTO ${deliveryErrors} (event_id, consumer_group, attempt, error, at)
+        SELECT event_id, ${group}, attempts, last_error, ${now} FROM settled
+        WHERE last_error IS NOT NULL AND NOT coalesce(release, false)
+        RETURNING 1
       ), woken AS (
         SELECT pg_notify(${channel}, ${group})
         WHERE EXISTS (SELECT 1 FROM settled WHERE status = 'pending' AND available_at <= ${now})
@@ -391,7 +397,11 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
               || ' ms (attempt ' || d.attempts || ' of ' || g.max_attempts || ')'
         FROM expired e, ${groups} g
         WHERE d.event_id = e.event_id AND d.consumer_group = e.consumer_group AND g.name = d.consumer_group
-        RETURNING d.consumer_group, d.event_id, d.status
+        RETURNING d.consumer_group, d.event_id, d.status, d.attempts, d.last_error
+      ), errors AS (
+        INSERT INTO ${deliveryErrors} (event_id, consumer_group, attempt, error, at)
+        SELECT event_id, consumer_group, attempts, last_error, ${now} FROM reaped
+        RETURNING 1
       ), woken AS (
         SELECT pg_notify(${channel}, r.consumer_group)
         FROM (SELECT DISTINCT consumer_group FROM reaped WHERE status = 'pending') r
@@ -413,6 +423,10 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         ), gone AS (
           DELETE FROM ${deliveries} d USING old
           WHERE d.event_id = old.event_id AND d.consumer_group = old.consumer_group
+          RETURNING d.event_id, d.consumer_group
+        ), history AS (
+          DELETE FROM ${deliveryErrors} x USING gone
+          WHERE x.event_id = gone.event_id AND x.consumer_group = gone.consumer_group
           RETURNING 1
         ) SELECT count(*)::int AS n FROM gone`
       const [orphans] = yield* sql<{ n: number }>`
@@ -475,3 +489,135 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
 /** The store as a layer. */
 export const layer: Layer.Layer<Store, never, SqlClient.SqlClient | RuntimeConfig> = Layer.effect(Store, make)
+
+// ---------------------------------------------------------------------------
+// Leadership: session-level advisory locks, for work one process does for all (the
+// depth sampler). Run these on one reserved connection (provide it as the
+// `SqlClient.TransactionConnection`): the lock belongs to that session, and the server
+// releases it when the session ends, so a dead leader's lock goes with its connection.
+// ---------------------------------------------------------------------------
+
+const leaderStatement = <A extends object>(
+  operation: string,
+  statement: (sql: SqlClient.SqlClient, key: string) => Effect.Effect<ReadonlyArray<A>, SqlError>
+) =>
+(role: string): Effect.Effect<ReadonlyArray<A>, StoreError, SqlClient.SqlClient | RuntimeConfig> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { schema } = yield* RuntimeConfig
+    return yield* statement(sql, `sluice:${schema}:${role}`)
+  }).pipe(Effect.mapError(fail(operation)))
+
+/** Takes the advisory lock of `role` (one per schema) for this session if it is free; true when taken. */
+export const tryLeadership = (role: string) =>
+  leaderStatement<{ locked: boolean }>(
+    "tryLeadership",
+    (sql, key) => sql`SELECT pg_try_advisory_lock(hashtext(${key})) AS locked`
+  )(role).pipe(Effect.map((rows) => rows[0]?.locked === true))
+
+/** Gives the advisory lock of `role` back (a no-op when this session does not hold it). */
+export const releaseLeadership = (role: string) =>
+  leaderStatement<{ released: boolean }>(
+    "releaseLeadership",
+    (sql, key) => sql`SELECT pg_advisory_unlock(hashtext(${key})) AS released`
+  )(role).pipe(Effect.asVoid)
+
+/** True while this session holds the advisory lock of `role`; fails when the session is gone. */
+export const holdsLeadership = (role: string) =>
+  leaderStatement<{ held: boolean }>(
+    "holdsLeadership",
+    (sql, key) =>
+      sql`SELECT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+          AND objsubid = 1
+          AND ((classid::bigint << 32) | objid::bigint) = hashtext(${key})::bigint
+      ) AS held`
+  )(role).pipe(Effect.map((rows) => rows[0]?.held === true))
+
+// ---------------------------------------------------------------------------
+// Pipeline shape and recent activity, for dashboards.
+// ---------------------------------------------------------------------------
+
+/** A subscription: `consumer_group` takes `event_type` (only `routing_key` when set). */
+export interface SubscriptionRow {
+  readonly consumer_group: string
+  readonly event_type: string
+  readonly routing_key: string | null
+}
+
+/** Every subscription, by group and type. */
+export const subscriptionList = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const { schema } = yield* RuntimeConfig
+  return yield* sql<SubscriptionRow>`
+    SELECT consumer_group, event_type, routing_key FROM ${sql(`${schema}.subscriptions`)}
+    ORDER BY consumer_group, event_type, routing_key NULLS FIRST`
+}).pipe(Effect.mapError(fail("subscriptionList")))
+
+/** An observed cause: an event of `cause_type` was handled, and the handling emitted an event of `type`. */
+export interface CausationRow {
+  readonly cause_type: string
+  readonly type: string
+}
+
+/**
+ * The distinct (cause type, type) pairs among the latest `limit` events, from the
+ * `causationId` the outbox stores in an event's metadata when a handler emits it.
+ */
+export const causationPairs = (limit: number) =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { schema } = yield* RuntimeConfig
+    const events = sql(`${schema}.events`)
+    return yield* sql<CausationRow>`
+      WITH recent AS (SELECT type, metadata FROM ${events} ORDER BY id DESC LIMIT ${limit})
+      SELECT DISTINCT c.type AS cause_type, r.type
+      FROM recent r JOIN ${events} c ON c.id = (r.metadata->>'causationId')::bigint
+      WHERE r.metadata->>'causationId' ~ '^[0-9]{1,18}$'
+      ORDER BY 1, 2`
+  }).pipe(Effect.mapError(fail("causationPairs")))
+
+/** One group's settlements in one time bucket (`bucket` = floor(epoch ms / bucket size)). */
+export interface ActivityRow {
+  readonly consumer_group: string
+  readonly bucket: number
+  readonly settled: number
+}
+
+/** One group's p95 time from an event becoming due to its delivery, in milliseconds. */
+export interface LatencyRow {
+  readonly consumer_group: string
+  readonly p95_ms: number
+  readonly delivered: number
+}
+
+/**
+ * Settled (delivered or skipped) deliveries per group and `bucketMs` bucket since
+ * `since`, and per group the 95th percentile of the time from an event becoming due to
+ * its delivery over the same window. Reads only what retention still keeps.
+ */
+export const groupActivity = (since: Date, bucketMs: number) =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { schema } = yield* RuntimeConfig
+    const deliveries = sql(`${schema}.deliveries`)
+    const events = sql(`${schema}.events`)
+    const activity = yield* sql<ActivityRow>`
+      SELECT consumer_group,
+        floor(extract(epoch FROM updated_at) * 1000 / ${bucketMs})::float8 AS bucket,
+        count(*)::int AS settled
+      FROM ${deliveries}
+      WHERE status IN ('delivered', 'skipped') AND updated_at >= ${since}
+      GROUP BY 1, 2 ORDER BY 1, 2`
+    const latency = yield* sql<LatencyRow>`
+      SELECT d.consumer_group,
+        percentile_cont(0.95) WITHIN GROUP (
+          ORDER BY greatest(0, extract(epoch FROM d.updated_at - greatest(e.created_at, e.available_at)) * 1000)
+        )::float8 AS p95_ms,
+        count(*)::int AS delivered
+      FROM ${deliveries} d JOIN ${events} e ON e.id = d.event_id
+      WHERE d.status = 'delivered' AND d.updated_at >= ${since}
+      GROUP BY 1 ORDER BY 1`
+    return { activity, latency }
+  }).pipe(Effect.mapError(fail("groupActivity")))

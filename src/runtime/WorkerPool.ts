@@ -25,6 +25,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as DepthSampler from "./DepthSampler.js"
 import { InvalidConfig, type StoreError } from "./Errors.js"
 import type { Handler } from "./Handler.js"
 import * as Notifier from "./Notifier.js"
@@ -46,6 +47,11 @@ export interface Options {
   readonly pruneInterval?: Duration.DurationInput | undefined
   /** LISTEN/NOTIFY wake-ups: see {@link Notifier.Options}. */
   readonly notifications?: Notifier.Options | undefined
+  /**
+   * Queue depth gauges sampled by one leader-elected process (see {@link DepthSampler}):
+   * `true` or options to run a sampler in this pool. Default off.
+   */
+  readonly depthSampler?: boolean | DepthSampler.Options | undefined
 }
 
 export const defaults = {
@@ -108,6 +114,9 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     const reapInterval = yield* checkDuration("reapInterval", options.reapInterval, defaults.reapInterval)
     const retention = yield* checkDuration("retention", options.retention, defaults.retention)
     const pruneInterval = yield* checkDuration("pruneInterval", options.pruneInterval, defaults.pruneInterval)
+    const depthSampler = options.depthSampler === undefined || options.depthSampler === false
+      ? undefined
+      : yield* DepthSampler.checkOptions(options.depthSampler === true ? {} : options.depthSampler)
 
     const store = yield* Store
     const now = yield* Clock.currentTimeMillis
@@ -130,6 +139,7 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
       )).pipe(Effect.provideService(Notifier.Notifier, notifier))
     yield* Effect.forkScoped(Reaper.run(Schedule.spaced(reapInterval)))
     yield* Effect.forkScoped(Retention.run(retention, Schedule.spaced(pruneInterval)))
+    if (depthSampler !== undefined) yield* DepthSampler.make(depthSampler)
 
     const fibers = loops.flat()
     yield* Effect.addFinalizer(() =>
@@ -184,7 +194,11 @@ export const config: Config.Config<Options> = Config.all({
       Config.map(Option.getOrUndefined),
       Config.withDescription("a direct URL for LISTEN when the main one goes through a transaction-mode pooler")
     )
-  })
+  }),
+  depthSampler: Config.option(Config.duration("SLUICE_DEPTH_SAMPLE_INTERVAL")).pipe(
+    Config.map(Option.match({ onNone: () => undefined, onSome: (interval) => ({ interval }) })),
+    Config.withDescription("run the leader-elected queue depth sampler at this interval (unset: off)")
+  )
 })
 
 /** {@link layer} with its options read from {@link config}. */

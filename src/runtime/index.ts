@@ -2,6 +2,7 @@
  * sluice: a pull-based, PostgreSQL-backed event pipeline runtime for Effect.
  */
 export * as Database from "./Database.js"
+export * as DepthSampler from "./DepthSampler.js"
 export * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 export * as Errors from "./Errors.js"
 export * as Event from "./Event.js"
@@ -10,6 +11,7 @@ export * as Metrics from "./Metrics.js"
 export * as Migrations from "./Migrations.js"
 export * as Notifier from "./Notifier.js"
 export * as Outbox from "./Outbox.js"
+export * as Prometheus from "./Prometheus.js"
 export * as Reaper from "./Reaper.js"
 export * as Retention from "./Retention.js"
 export * as RuntimeConfig from "./RuntimeConfig.js"

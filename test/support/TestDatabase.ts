@@ -87,7 +87,7 @@ export const layer: Layer.Layer<
 > = layerWith()
 
 /** The runtime's tables, emptied by {@link truncate}. */
-export const tables = ["events", "deliveries", "subscriptions", "consumer_groups"] as const
+export const tables = ["events", "deliveries", "subscriptions", "consumer_groups", "delivery_errors"] as const
 
 /** Empties the runtime's tables (and restarts their identities), for a clean slate between tests. */
 export const truncate: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.gen(function*() {

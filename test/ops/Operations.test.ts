@@ -1,0 +1,314 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { Operations } from "../../src/ops/Operations.js"
+import * as OperationsLayer from "../../src/ops/Operations.js"
+import * as Event from "../../src/runtime/Event.js"
+import * as Handler from "../../src/runtime/Handler.js"
+import * as Outbox from "../../src/runtime/Outbox.js"
+import { Store } from "../../src/runtime/Store.js"
+import * as Runtime from "../support/Runtime.js"
+import * as TestDatabase from "../support/TestDatabase.js"
+
+class Item extends Event.Class<Item>()("ops.Item", { n: Schema.Number }) {}
+class Other extends Event.Class<Other>()("ops.Other", { n: Schema.Number }) {}
+
+const TestLayer = OperationsLayer.layer.pipe(Layer.provideMerge(Runtime.layer))
+
+const nowDate = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
+
+/** Claims every due delivery of a group and settles each with `status` and `error`. */
+const settleAll = (group: string, status: "pending" | "failed" | "delivered" | "skipped", error: string | null) =>
+  Effect.gen(function*() {
+    const store = yield* Store
+    const now = yield* nowDate
+    const token = crypto.randomUUID()
+    const rows = yield* store.claim({ group, limit: 10_000, token, now, fair: false })
+    yield* store.settle(
+      group,
+      token,
+      rows.map((row) => ({ event_id: row.event_id, status, available_at: null, last_error: error, release: false })),
+      now
+    )
+    return rows.map((row) => row.event_id)
+  })
+
+const register = (name: string, eventType = "ops.Item") => Runtime.registerGroup({ name, eventType })
+
+const errorRows = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ event_id: string; consumer_group: string; attempt: number; error: string }>`
+    SELECT event_id::text AS event_id, consumer_group, attempt, error FROM sluice.delivery_errors ORDER BY id`
+)
+
+describe("Operations", () => {
+  it.layer(TestLayer)((it) => {
+    it.effect("status: counts per group, due, oldest pending age, delivered last hour and throughput", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        yield* register("a")
+        yield* register("b")
+        yield* register("idle", "ops.Nothing")
+        yield* Outbox.emitAll(Array.from({ length: 10 }, (_, n) => new Item({ n })))
+        // a: 10 delivered two minutes in (5 minutes window: 10 → 2 per minute)
+        yield* TestClock.adjust("2 minutes")
+        yield* settleAll("a", "delivered", null)
+        // b: 4 claimed, then 1 failed and 3 back to pending later
+        const store = yield* Store
+        const token = crypto.randomUUID()
+        const claimed = yield* store.claim({ group: "b", limit: 4, token, now: yield* nowDate, fair: false })
+        assert.strictEqual(claimed.length, 4)
+        yield* store.settle("b", token, [{
+          event_id: claimed[0]!.event_id,
+          status: "failed",
+          available_at: null,
+          last_error: "boom",
+          release: false
+        }, {
+          event_id: claimed[1]!.event_id,
+          status: "pending",
+          available_at: new Date(Date.parse("2026-01-01T11:00:00Z")),
+          last_error: "later",
+          release: false
+        }], yield* nowDate)
+        yield* TestClock.adjust("1 minute")
+
+        const status = yield* (yield* Operations).status
+        assert.deepStrictEqual(status.map((s) => s.group), ["a", "b", "idle"])
+        const [a, b, idle] = status
+        assert.deepStrictEqual(a, {
+          group: "a",
+          pending: 0,
+          due: 0,
+          claimed: 0,
+          failed: 0,
+          skipped: 0,
+          deliveredLastHour: 10,
+          oldestPendingAgeMs: null,
+          throughputPerMinute: 2
+        })
+        // b: 7 pending (6 never claimed, due since 10:00; 1 retry due at 11:00), 2 claimed, 1 failed
+        assert.deepStrictEqual(b, {
+          group: "b",
+          pending: 7,
+          due: 6,
+          claimed: 2,
+          failed: 1,
+          skipped: 0,
+          deliveredLastHour: 0,
+          oldestPendingAgeMs: 3 * 60_000,
+          throughputPerMinute: 0
+        })
+        assert.strictEqual(idle!.pending + idle!.failed + idle!.deliveredLastHour, 0)
+
+        // an hour later, the deliveries of a have left both windows
+        yield* TestClock.adjust("1 hour")
+        const later = yield* (yield* Operations).status
+        assert.strictEqual(later[0]!.deliveredLastHour, 0)
+        assert.strictEqual(later[0]!.throughputPerMinute, 0)
+        assert.strictEqual(later[1]!.due, 7)
+      }))
+
+    it.effect("every failed attempt's error is recorded (settle and reap), and failedDetail shows them in order", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        yield* Runtime.registerGroup({ name: "g", eventType: "ops.Item", claimTimeoutMs: 1_000, maxAttempts: 3 })
+        yield* Runtime.registerGroup({ name: "h", eventType: "ops.Item", maxAttempts: 3 })
+        yield* Outbox.emit(new Item({ n: 7 }), { metadata: { source: "test" }, routingKey: "k" })
+        const eventId = "1"
+        yield* settleAll("g", "pending", "first failure")
+        // second attempt: the lease expires, the reaper takes it back
+        const store = yield* Store
+        yield* store.claim({ group: "g", limit: 1, token: crypto.randomUUID(), now: yield* nowDate, fair: false })
+        yield* TestClock.adjust("2 seconds")
+        const reaped = yield* store.reap(yield* nowDate, 100)
+        assert.deepStrictEqual(reaped.map((row) => row.status), ["pending"])
+        yield* TestClock.adjust("1 second")
+        yield* settleAll("g", "failed", "third failure")
+        // h: released (not an attempt, no error), then a skip reason, not failed
+        const token = crypto.randomUUID()
+        const claimed = yield* store.claim({ group: "h", limit: 1, token, now: yield* nowDate, fair: false })
+        yield* store.settle(
+          "h",
+          token,
+          [{ event_id: claimed[0]!.event_id, status: "pending", available_at: null, last_error: null, release: true }],
+          yield* nowDate
+        )
+
+        const errors = yield* errorRows
+        assert.deepStrictEqual(errors.map((e) => [e.consumer_group, e.attempt]), [["g", 1], ["g", 2], ["g", 3]])
+        assert.match(errors[1]!.error, /^lease expired: not settled within the claim timeout of 1000 ms/)
+
+        const ops = yield* Operations
+        const [detail, ...more] = yield* ops.failedDetail(eventId)
+        assert.strictEqual(more.length, 0)
+        assert.strictEqual(detail!.group, "g")
+        assert.strictEqual(detail!.type, "ops.Item")
+        assert.strictEqual(detail!.routingKey, "k")
+        assert.strictEqual(detail!.attempts, 3)
+        assert.strictEqual(detail!.lastError, "third failure")
+        assert.deepStrictEqual(detail!.payload, { _tag: "ops.Item", n: 7 })
+        assert.strictEqual(detail!.metadata.source, "test")
+        assert.strictEqual(detail!.failedAt.toISOString(), "2026-01-01T10:00:03.000Z")
+        assert.strictEqual(detail!.createdAt.toISOString(), "2026-01-01T10:00:00.000Z")
+        assert.deepStrictEqual(detail!.errors.map((e) => [e.attempt, e.error.slice(0, 13), e.at.toISOString()]), [
+          [1, "first failure", "2026-01-01T10:00:00.000Z"],
+          [2, "lease expired", "2026-01-01T10:00:02.000Z"],
+          [3, "third failure", "2026-01-01T10:00:03.000Z"]
+        ])
+        assert.deepStrictEqual(yield* ops.failedDetail(eventId, "h"), [])
+        assert.deepStrictEqual(yield* ops.failedDetail("999"), [])
+        assert.deepStrictEqual(yield* ops.failedDetail("not-a-number"), [])
+      }))
+
+    it.effect("failed: lists dead letters newest first, filtered by group, type and limit", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        yield* Runtime.registerGroup({ name: "g", eventType: "ops.Item" })
+        yield* Runtime.registerGroup({ name: "o", eventType: "ops.Other" })
+        yield* Outbox.emitAll([new Item({ n: 1 }), new Item({ n: 2 }), new Other({ n: 3 })])
+        yield* settleAll("o", "failed", "other broke")
+        yield* TestClock.adjust("1 minute")
+        yield* settleAll("g", "failed", "item broke")
+        const ops = yield* Operations
+        const all = yield* ops.failed({})
+        assert.deepStrictEqual(all.map((d) => [d.eventId, d.group, d.type, d.lastError]), [
+          ["2", "g", "ops.Item", "item broke"],
+          ["1", "g", "ops.Item", "item broke"],
+          ["3", "o", "ops.Other", "other broke"]
+        ])
+        assert.deepStrictEqual((yield* ops.failed({ group: "o" })).map((d) => d.eventId), ["3"])
+        assert.deepStrictEqual((yield* ops.failed({ type: "ops.Item" })).map((d) => d.eventId), ["2", "1"])
+        assert.deepStrictEqual((yield* ops.failed({ type: "ops.Item", group: "o" })).length, 0)
+        assert.deepStrictEqual((yield* ops.failed({ limit: 1 })).map((d) => d.eventId), ["2"])
+      }))
+
+    it.effect("retry and skip by refs and by selection (group, type, since); other states are left alone", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO sluice.consumer_groups VALUES ('g', 60000, 5, now())`
+        yield* sql`INSERT INTO sluice.subscriptions VALUES ('g', 'ops.Item', NULL), ('g', 'ops.Other', NULL)`
+        yield* Runtime.registerGroup({ name: "h", eventType: "ops.Item" })
+        // events 1..4 Items, 5..6 Others; all fail in g at 10:00, 7 Item fails at 10:30
+        yield* Outbox.emitAll([1, 2, 3, 4].map((n) => new Item({ n })))
+        yield* Outbox.emitAll([5, 6].map((n) => new Other({ n })))
+        yield* settleAll("g", "failed", "early")
+        yield* settleAll("h", "failed", "h broke")
+        yield* TestClock.adjust("30 minutes")
+        yield* Outbox.emit(new Item({ n: 7 }))
+        yield* settleAll("g", "failed", "late")
+        yield* Outbox.emit(new Item({ n: 8 }))
+        yield* settleAll("g", "delivered", null)
+
+        const ops = yield* Operations
+        // since 10:15: only event 7
+        assert.strictEqual(yield* ops.retry({ group: "g", since: new Date(Date.parse("2026-01-01T10:15:00Z")) }), 1)
+        // Others of g
+        assert.strictEqual(yield* ops.skip({ group: "g", type: "ops.Other" }), 2)
+        // by refs: 1 of g, 1 of h, a delivered one (8), an unknown one, a bad id
+        assert.strictEqual(
+          yield* ops.retry([
+            { eventId: "1", group: "g" },
+            { eventId: "1", group: "h" },
+            { eventId: "8", group: "g" },
+            { eventId: "99", group: "g" },
+            { eventId: "x", group: "g" }
+          ]),
+          2
+        )
+        assert.strictEqual(yield* ops.skip([{ eventId: "2", group: "g" }]), 1)
+
+        const g = yield* Runtime.deliveries("g")
+        assert.deepStrictEqual(g.map((row) => [row.event_id, row.status, row.attempts, row.last_error]), [
+          ["1", "pending", 0, null],
+          ["2", "skipped", 1, "early"],
+          ["3", "failed", 1, "early"],
+          ["4", "failed", 1, "early"],
+          ["5", "skipped", 1, "early"],
+          ["6", "skipped", 1, "early"],
+          ["7", "pending", 0, null],
+          ["8", "delivered", 1, null]
+        ])
+        const now = yield* nowDate
+        assert.isTrue(
+          g.filter((row) => row.status === "pending").every((row) => row.available_at.getTime() === now.getTime())
+        )
+        assert.deepStrictEqual(yield* Runtime.statusCounts("h"), { failed: 3, pending: 3 })
+
+        // the rest of g by a whole-group selection
+        assert.strictEqual(yield* ops.retry({ group: "g" }), 2)
+        assert.deepStrictEqual(yield* Runtime.statusCounts("g"), { pending: 4, skipped: 3, delivered: 1 })
+        // the history stays
+        assert.strictEqual((yield* errorRows).filter((row) => row.consumer_group === "g").length, 7)
+      }))
+
+    it.effect("bulk retry of a selection larger than one batch moves every row once", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        yield* register("g")
+        yield* Outbox.emitAll(Array.from({ length: 2_345 }, (_, n) => new Item({ n })))
+        yield* settleAll("g", "failed", "boom")
+        const ops = yield* Operations
+        assert.strictEqual(yield* ops.retry({ group: "g", type: "ops.Item" }), 2_345)
+        assert.deepStrictEqual(yield* Runtime.statusCounts("g"), { pending: 2_345 })
+        assert.strictEqual(yield* ops.retry({ group: "g" }), 0)
+      }))
+
+    it.scoped("retry wakes a running pool: the dead letter is then delivered, without the clock moving", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        const broken = yield* Ref.make(true)
+        const attempts = yield* Ref.make(0)
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "flaky",
+            event: Item,
+            maxAttempts: 2,
+            retry: Schedule.spaced(Duration.zero),
+            handle: () =>
+              Effect.gen(function*() {
+                yield* Ref.update(attempts, (n) => n + 1)
+                if (yield* Ref.get(broken)) return yield* Effect.fail(new Error("downstream is down"))
+              })
+          })
+        ])
+        yield* Outbox.emit(new Item({ n: 1 }))
+        const [dead] = yield* Runtime.waitUntil(
+          "a dead letter",
+          Runtime.deliveries("flaky"),
+          (rows) => rows[0]?.status === "failed"
+        )
+        assert.strictEqual(dead!.attempts, 2)
+        const ops = yield* Operations
+        const [detail] = yield* ops.failedDetail(dead!.event_id)
+        assert.deepStrictEqual(detail!.errors.map((e) => e.attempt), [1, 2])
+        assert.include(detail!.errors[0]!.error, "downstream is down")
+
+        yield* Ref.set(broken, false)
+        assert.strictEqual(yield* ops.retry([{ eventId: dead!.event_id, group: "flaky" }]), 1)
+        const [row] = yield* Runtime.waitUntil(
+          "the retried delivery delivered",
+          Runtime.deliveries("flaky"),
+          (rows) => rows[0]?.status === "delivered"
+        )
+        assert.strictEqual(row!.attempts, 1)
+        assert.strictEqual(yield* Ref.get(attempts), 3)
+        assert.deepStrictEqual(yield* ops.failed({}), [])
+      }))
+  })
+})
