@@ -67,7 +67,12 @@ const tally = (items: Iterable<string>) => {
 const show = (counts: Map<string, number>) =>
   counts.size === 0 ? "none" : [...counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")
 
-/** Which fault explains an external effect that did not commit: the one around it in time, on its process. */
+/**
+ * Which fault explains an external effect whose attempt did not commit. Only faults that can
+ * cost a worker its transaction or its lease count: one aimed at its process (kill, terminate,
+ * stop, its connections terminated) or a database restart, from a second before the fault to
+ * the lease length after it.
+ */
 const attribute = (
   line: Scenario.ExternalLine,
   committedToken: string | undefined,
@@ -76,13 +81,10 @@ const attribute = (
   reaped: ReadonlySet<string>
 ): string => {
   if (line.token === committedToken) return "batch re-run after a neighbour failed"
-  const around = faults.filter((fault) =>
-    line.at >= fault.start - 1_000 && line.at <= fault.end + leaseMs &&
-    (fault.pid === undefined || fault.pid === line.pid)
-  )
-  const targeted = around.find((fault) => fault.pid === line.pid)
+  const around = (fault: Injected) => line.at >= fault.start - 1_000 && line.at <= fault.end + leaseMs
+  const targeted = faults.find((fault) => fault.pid === line.pid && fault.slot >= 0 && around(fault))
   if (targeted !== undefined) return targeted.kind
-  if (around.length > 0) return around[0]!.kind
+  if (faults.some((fault) => fault.kind === "db-restart" && around(fault))) return "db-restart"
   if (reaped.has(line.token)) return "lease expired (slow attempt)"
   return "unattributed"
 }

@@ -74,6 +74,7 @@ export const make = (count: number, settings: Settings) => {
       slot.output += String(chunk)
       if (slot.output.length > 2 * keptOutput) slot.output = slot.output.slice(-keptOutput)
     }
+    slot.output = ""
     child.stdout?.on("data", collect)
     child.stderr?.on("data", collect)
     slot.child = child
@@ -94,7 +95,8 @@ export const make = (count: number, settings: Settings) => {
             pid: child.pid ?? -1,
             status,
             at: Date.now(),
-            output: slot.output.slice(-2_000)
+            output: slot.output.split("\n").filter((line) => line.trim() !== "" && !/^\s*at /.test(line)).slice(-8)
+              .join("\n")
           })
           setTimeout(() => {
             if (!closing && slot.child === undefined) start(slot)

@@ -301,11 +301,22 @@ const run = (options: Options.Options) =>
         `${stats.notCommitted} had not and were emitted again)`
     )
     for (const line of verdict.lines) yield* say(line)
+    // A process that exits before its pool started (its start overlapped an outage) is restarted;
+    // one that exits after it started, without a fault asking for it, is a violation.
+    const readyPids = new Set(
+      (yield* withRuntime(sql<{ readonly pid: number }>`SELECT pid FROM ${sql(Scenario.tables.ready)}`)).map((row) =>
+        row.pid
+      )
+    )
+    const failedStarts = workers.unexpected.filter((exit) => !readyPids.has(exit.pid))
+    const died = workers.unexpected.filter((exit) => readyPids.has(exit.pid))
+    yield* say(`  failed worker start-ups  ${failedStarts.length} (started during an outage, exited, restarted)`)
     yield* say(
-      `  worker exits no fault caused: ${workers.unexpected.length}${
-        workers.unexpected.map((exit) => `\n    w${exit.slot} pid ${exit.pid}: ${exit.status}\n${exit.output}`).join("")
+      `  running workers that died without a fault: ${died.length}${
+        died.map((exit) => `\n    w${exit.slot} pid ${exit.pid}: ${exit.status}\n${exit.output}`).join("")
       }`
     )
+    if (died.length > 0) violations.push(`${died.length} running worker processes died without a fault`)
     if (violations.length > 0) {
       yield* say(`  VIOLATIONS (${violations.length}):`)
       for (const violation of violations) yield* say(`    - ${violation}`)
