@@ -222,6 +222,23 @@ export const verify = (options: {
     }
     if (externalMissing > 0) violations.push(`${externalMissing} delivered deliveries without an external effect`)
 
+    const [moves] = yield* sql<{
+      readonly claims: number
+      readonly reaped: number
+      readonly released: number
+      readonly retried: number
+    }>`
+      SELECT count(*) FILTER (WHERE new_status = 'claimed')::int AS claims,
+             count(*) FILTER (WHERE old_status = 'claimed' AND last_error LIKE 'lease expired%')::int AS reaped,
+             count(*) FILTER (WHERE old_status = 'claimed' AND new_status = 'pending' AND last_error IS NULL)::int
+               AS released,
+             count(*) FILTER (WHERE old_status = 'claimed' AND new_status = 'pending'
+               AND last_error NOT LIKE 'lease expired%')::int AS retried
+      FROM ${sql(Scenario.tables.transitions)}`
+    const fenced = new Set(
+      options.external.filter((line) => line.kind === "done" && reaped.has(line.token)).map((line) => line.token)
+    )
+
     const injected = tally(options.faults.filter((fault) => fault.note !== "skipped").map((fault) => fault.kind))
     const handlerFaults = tally(
       options.external.flatMap((line) =>
@@ -245,6 +262,12 @@ export const verify = (options: {
       `  external effects       ${externalTotal}: duplicates ${duplicateCauses.length} (${
         show(tally(duplicateCauses))
       }), missing ${externalMissing}`
+    )
+    lines.push(
+      `  runtime                ${moves!.claims} claims, ${moves!.retried} retries scheduled, ${
+        moves!.reaped
+      } expired leases reaped, ${moves!.released} released on shutdown; ${fenced.size} leases finished their ` +
+        `work after being reaped (their acknowledgement was refused by the token fence or their process died)`
     )
     lines.push(`  faults injected        ${show(injected)}`)
     lines.push(`  handler failures       ${show(handlerFaults)}`)

@@ -5,6 +5,8 @@
  */
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
@@ -70,7 +72,9 @@ export const make = (count: number, settings: Settings) => {
       },
       stdio: ["ignore", "pipe", "pipe"]
     })
+    const file = fs.createWriteStream(path.join(settings.logDir, "..", "workers", `w${slot.index}-${child.pid}.out`))
     const collect = (chunk: unknown) => {
+      file.write(String(chunk))
       slot.output += String(chunk)
       if (slot.output.length > 2 * keptOutput) slot.output = slot.output.slice(-keptOutput)
     }
@@ -84,6 +88,7 @@ export const make = (count: number, settings: Settings) => {
     slot.starts++
     slot.exited = new Promise((resolve) => {
       child.on("exit", (code, signal) => {
+        file.end()
         const status = signal !== null ? `killed by ${signal}` : `exit code ${code}`
         if (slot.child === child) {
           slot.child = undefined

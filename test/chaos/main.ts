@@ -72,6 +72,8 @@ const run = (options: Options.Options) =>
     const logDir = path.join(dataDir, "external")
     fs.rmSync(logDir, { recursive: true, force: true })
     fs.mkdirSync(logDir, { recursive: true })
+    fs.rmSync(path.join(dataDir, "workers"), { recursive: true, force: true })
+    fs.mkdirSync(path.join(dataDir, "workers"), { recursive: true })
 
     const runtime = yield* Layer.build(
       Sluice.layer().pipe(
@@ -273,6 +275,7 @@ const run = (options: Options.Options) =>
     const ends = yield* workers.closeAll(15_000)
     yield* say(`chaos ${elapsed()} workers stopped (${ends.join(", ")})`)
 
+    fs.writeFileSync(path.join(dataDir, "faults.json"), JSON.stringify(injected, null, 1))
     const external = fs.readdirSync(logDir).flatMap((file) =>
       Scenario.parseLines(fs.readFileSync(path.join(logDir, file), "utf8"))
     )
