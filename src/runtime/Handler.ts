@@ -101,6 +101,11 @@ export interface Delivery<A> {
   readonly routingKey: string | null
   readonly metadata: EventMetadata
   readonly createdAt: Date
+  /**
+   * The lease this attempt holds: the runtime records the outcome only while the delivery
+   * is still claimed under this token, so a worker whose lease was taken over cannot settle it.
+   */
+  readonly claimToken: string
 }
 
 /**

@@ -120,7 +120,7 @@ type Prepared =
 
 const metadataOf = (row: ClaimedRow): EventMetadata => (row.metadata ?? {}) as EventMetadata
 
-const prepare = (handler: Handler<unknown>, row: ClaimedRow): Prepared => {
+const prepare = (handler: Handler<unknown>, row: ClaimedRow, token: string): Prepared => {
   const { eventType, name } = handler.settings
   if (row.type !== eventType) {
     return {
@@ -148,7 +148,8 @@ const prepare = (handler: Handler<unknown>, row: ClaimedRow): Prepared => {
       attempt: row.attempts,
       routingKey: row.routing_key,
       metadata: metadataOf(row),
-      createdAt: row.created_at
+      createdAt: row.created_at,
+      claimToken: token
     }
   }
 }
@@ -394,7 +395,7 @@ export const run = <R>(
 
     const handleBatch = (token: string, rows: ReadonlyArray<ClaimedRow>, session: Session.Session | undefined) =>
       Effect.gen(function*() {
-        const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row))
+        const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row, token))
         const ready = prepared.flatMap((p) => (p._tag === "Ready" ? [p] : []))
         const rejected = prepared.flatMap((p) => (p._tag === "Rejected" ? [p] : []))
         for (const r of rejected) {
