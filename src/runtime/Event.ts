@@ -51,7 +51,8 @@ const codecOf = (schema: Schema.Schema.AnyNoContext): Codec => {
   if (codec === undefined) {
     codec = {
       encode: Schema.encodeUnknownEither(schema),
-      decode: Schema.decodeUnknownEither(schema)
+      // Every problem of a stored payload, not just the first: it is what an operator reads.
+      decode: Schema.decodeUnknownEither(schema, { errors: "all" })
     }
     codecs.set(schema, codec)
   }
