@@ -16,6 +16,7 @@
  * })
  * ```
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -252,16 +253,25 @@ export function make<A, I, E, R>(options: SingleOptions<A, I, E, R> | BatchOptio
 }
 
 /**
- * Runs a handler's function so that a synchronous throw (before it returns an Effect)
- * becomes a defect of that delivery's attempt rather than of the claim loop, bounded by
- * the handler's `timeout` when it has one.
+ * Runs a handler's function so that a synchronous throw (before it returns an Effect) or
+ * a self-interruption becomes a defect of that delivery's attempt rather than of the claim
+ * loop, bounded by the handler's `timeout` when it has one.
  */
 const guard = (settings: Settings) => {
   const timeout = settings.timeout
-  if (timeout === undefined) return <A, E, R>(run: () => Effect.Effect<A, E, R>) => Effect.suspend(run)
+  const interrupted = () =>
+    Effect.dieMessage(`handler ${JSON.stringify(settings.name)} was interrupted from inside (not by shutdown)`)
+  // A handler that interrupts itself (or joins an interrupted fiber) must fail its delivery,
+  // not end the claim loop as if the pool were stopping. Shutdown interrupts the loop's own
+  // fiber, and then this recovery does not run.
+  const selfInterruptIsFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.catchAllCause(effect, (cause) => Cause.isInterruptedOnly(cause) ? interrupted() : Effect.failCause(cause))
+  if (timeout === undefined) {
+    return <A, E, R>(run: () => Effect.Effect<A, E, R>) => selfInterruptIsFailure(Effect.suspend(run))
+  }
   const onTimeout = () => new Timeout({ handler: settings.name, timeout: Duration.format(timeout) })
   return <A, E, R>(run: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | Timeout, R> =>
-    Effect.timeoutFail(Effect.suspend(run), { duration: timeout, onTimeout })
+    Effect.timeoutFail(selfInterruptIsFailure(Effect.suspend(run)), { duration: timeout, onTimeout })
 }
 
 const resolve = <A, I>(

@@ -8,6 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Event from "../../src/runtime/Event.js"
@@ -211,6 +212,33 @@ describe("Bad input", () => {
         assert.include(rows[0]!.last_error, "\"code\":42")
         assert.include(rows[0]!.last_error, "not an Error")
         assert.include(rows[1]!.last_error, "invariant broken: negative stock")
+      }))
+
+    it.scoped("a handler that interrupts itself fails its delivery; the claim loop does not stop", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "quitter",
+            event: Ping,
+            maxAttempts: 1,
+            handle: (event) =>
+              event.n === 1
+                ? Effect.interrupt
+                : event.n === 2
+                ? Effect.flatMap(Effect.fork(Effect.never), (fiber) =>
+                  Effect.zipRight(Fiber.interrupt(fiber), Fiber.join(fiber)))
+                : Effect.void
+          })
+        ])
+        yield* Outbox.emitAll([1, 2, 3].map((n) => new Ping({ n })))
+        const rows = yield* settled("quitter", 3)
+        assert.deepStrictEqual(rows.map((row) => row.status), ["failed", "failed", "delivered"])
+        assert.include(rows[0]!.last_error, "interrupted")
+        // The loop is alive: a later event is handled too.
+        yield* Outbox.emit(new Ping({ n: 4 }))
+        const later = yield* settled("quitter", 4)
+        assert.strictEqual(later[3]!.status, "delivered")
       }))
 
     it.scoped("a handler that never returns: its timeout fails the attempt, the loop goes on, retries follow", () =>
