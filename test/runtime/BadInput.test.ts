@@ -186,7 +186,7 @@ describe("Bad input", () => {
         }
       }))
 
-    it.scoped("a handler that dies (Effect.die with any value, or an interrupt inside) is retried with a readable error", () =>
+    it.scoped("a handler that dies (Effect.die with any value) is retried with a readable error", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate
         yield* Runtime.startPool([
@@ -212,6 +212,70 @@ describe("Bad input", () => {
         assert.include(rows[0]!.last_error, "\"code\":42")
         assert.include(rows[0]!.last_error, "not an Error")
         assert.include(rows[1]!.last_error, "invariant broken: negative stock")
+      }))
+
+    it.scoped("misuse: a batch handler returning the wrong number of outcomes, and a huge error message", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "miscounted",
+            event: Ping,
+            batchSize: 3,
+            maxAttempts: 1,
+            handleBatch: () => Effect.succeed(Handler.outcomes([Handler.Outcome.succeeded]))
+          }),
+          Handler.make({
+            name: "verbose",
+            event: Ping,
+            maxAttempts: 1,
+            handle: () => Effect.fail(new Error("x".repeat(100_000)))
+          })
+        ])
+        yield* Outbox.emitAll([1, 2, 3].map((n) => new Ping({ n })))
+        const miscounted = yield* settled("miscounted", 3)
+        for (const row of miscounted) {
+          assert.strictEqual(row.status, "failed")
+          assert.include(row.last_error, "handleBatch returned 1 outcomes for 3 deliveries")
+        }
+        const verbose = yield* settled("verbose", 3)
+        for (const row of verbose) {
+          assert.strictEqual(row.status, "failed")
+          assert.isAtMost(row.last_error!.length, 8_100, "last_error is bounded")
+          assert.include(row.last_error, "…")
+        }
+      }))
+
+    it.effect("misuse: emitting a non-event, or an event JSON cannot carry (NaN, bigint, Date), is a typed error", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const plain = { _tag: "test.Ping", n: 1 } as unknown as Ping
+        const error = yield* Effect.flip(Outbox.emit(plain))
+        assert.strictEqual(error._tag, "EmitFailed")
+        assert.strictEqual(error.reason, "encode")
+        assert.include(error.message, "not an event: emit takes instances of an Event.Class")
+        // Encoded values JSON cannot carry are refused at emit, not turned into poison events.
+        class Big extends Event.Class<Big>()("test.BigInt", { n: Schema.BigIntFromSelf }) {}
+        class When extends Event.Class<When>()("test.When", { at: Schema.DateFromSelf }) {}
+        class Nested extends Event.Class<Nested>()("test.Nested", { xs: Schema.Array(Schema.Number) }) {}
+        const cases: ReadonlyArray<readonly [Event.EventInstance, string]> = [
+          [new Ping({ n: Number.NaN }), "[\"n\"] is NaN, which JSON stores as null"],
+          [new Ping({ n: Infinity }), "[\"n\"] is Infinity"],
+          [new Big({ n: 1n }), "[\"n\"] is a bigint, which JSON cannot store"],
+          [new When({ at: new Date(0) }), "[\"at\"] is a Date"],
+          [new Nested({ xs: [1, 2, -Infinity] }), "[\"xs\"][2] is -Infinity"]
+        ]
+        for (const [event, expected] of cases) {
+          const failed = yield* Effect.flip(Outbox.emit(event))
+          assert.strictEqual(failed._tag, "EmitFailed")
+          assert.strictEqual(failed.reason, "encode")
+          assert.strictEqual(failed.eventType, event._tag)
+          assert.include(failed.message, `cannot encode ${event._tag}: `)
+          assert.include(failed.message, expected)
+        }
+        const sql = yield* SqlClient.SqlClient
+        const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sluice.events`
+        assert.strictEqual(count!.n, 0)
       }))
 
     it.scoped("a handler that interrupts itself fails its delivery; the claim loop does not stop", () =>
