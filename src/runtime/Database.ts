@@ -115,14 +115,20 @@ export interface Target {
   readonly database: string
 }
 
+/** Query parameters that carry secrets (`password`, `sslpassword`, `sslkey`, tokens). */
+const secretParameter = /pass|secret|token|key/i
+
 /**
- * A URL with its password replaced by `***`, for messages. A string that does not parse
+ * A URL with its password (in the user info or a query parameter) replaced by `***`, for messages. A string that does not parse
  * as a URL is reduced to its scheme (when it has one) and length.
  */
 export const redactUrl = (url: string): string => {
   try {
     const parsed = new URL(url)
     if (parsed.password !== "") parsed.password = "***"
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (secretParameter.test(name)) parsed.searchParams.set(name, "***")
+    }
     return parsed.href
   } catch {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]

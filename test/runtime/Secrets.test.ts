@@ -102,6 +102,14 @@ describe("Secrets", () => {
       )
       assert.include(wrongScheme[2], "mysql:")
       assertNoSecret(wrongScheme)
+      const inQuery = renderings(
+        yield* Effect.exit(
+          Effect.scoped(Database.make({ url: `http://db/x?user=app&password=${secret}&sslkey=${secret}` }))
+        )
+      )
+      assert.include(inQuery[2], "password=***")
+      assert.include(inQuery[2], "sslkey=***")
+      assertNoSecret(inQuery)
     }))
 
   it.live("DATABASE_URL from configuration, through Database.layerConfig", () =>
