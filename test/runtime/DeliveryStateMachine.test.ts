@@ -361,6 +361,132 @@ const runScenario = (delays: ReadonlyArray<number>, commands: ReadonlyArray<Comm
     }
   })
 
+type Action = "ack" | "retry" | "fail" | "skip" | "release" | "abandon"
+
+interface WorkerStep {
+  readonly limit: number
+  readonly heartbeat: boolean
+  readonly action: Action
+}
+
+const workerStep: fc.Arbitrary<WorkerStep> = fc.record({
+  limit: fc.integer({ min: 1, max: 3 }),
+  heartbeat: fc.boolean(),
+  action: fc.constantFrom<Action>("ack", "ack", "retry", "fail", "skip", "release", "abandon")
+})
+
+/**
+ * Workers and a reaper running at once on separate connections: whatever the interleaving,
+ * every claim of a delivery ends exactly once (settled by its own token, reaped, or still
+ * held at the end), attempts are claims minus releases, and a delivery reaches at most one
+ * terminal outcome, the one it ends in.
+ */
+const runConcurrently = (programs: ReadonlyArray<ReadonlyArray<WorkerStep>>, reaps: number) =>
+  Effect.gen(function*() {
+    const store = yield* Store
+    const sql = yield* SqlClient.SqlClient
+    yield* TestDatabase.truncate
+    yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 3, maxAttempts: 4 })
+    yield* store.emit(
+      Array.from({ length: events }, (_, i) => ({
+        type: eventType,
+        routing_key: null,
+        payload: { i },
+        metadata: {},
+        dedup_key: null,
+        available_at: null
+      })),
+      new Date(start)
+    )
+    let clock = start
+    const tick = () => new Date(++clock)
+    const claims: Array<{ readonly token: string; readonly id: string }> = []
+    const settled: Array<{ readonly token: string; readonly id: string; readonly status: DeliveryStatus }> = []
+    const reaped: Array<{ readonly id: string; readonly status: "pending" | "failed" }> = []
+
+    const runWorker = (steps: ReadonlyArray<WorkerStep>) =>
+      Effect.forEach(steps, (step) =>
+        Effect.gen(function*() {
+          const token = randomUUID()
+          const rows = yield* store.claim({ group, limit: step.limit, token, now: tick(), fair: false })
+          for (const row of rows) claims.push({ token, id: row.event_id })
+          yield* Effect.yieldNow()
+          if (step.heartbeat) yield* store.heartbeat(group, token, rows.map((row) => row.event_id), tick())
+          if (step.action === "abandon") return
+          for (const row of rows) {
+            const settlement: Settlement = {
+              event_id: row.event_id,
+              status: step.action === "ack"
+                ? "delivered"
+                : step.action === "fail"
+                ? "failed"
+                : step.action === "skip"
+                ? "skipped"
+                : "pending",
+              available_at: step.action === "retry" || step.action === "release" ? new Date(clock) : null,
+              last_error: step.action === "retry" ? "retry" : null,
+              release: step.action === "release"
+            }
+            const n = step.action === "ack"
+              ? yield* store.acknowledge(group, token, [row.event_id], tick())
+              : yield* store.settle(group, token, [settlement], tick())
+            if (n === 1) {
+              settled.push({
+                token,
+                id: row.event_id,
+                status: step.action === "release" ? "claimed" : settlement.status
+              })
+            }
+          }
+        }), { discard: true })
+
+    const reaper = Effect.forEach(Array.from({ length: reaps }), () =>
+      Effect.gen(function*() {
+        yield* Effect.yieldNow()
+        const rows = yield* store.reap(tick(), 1_000)
+        for (const row of rows) reaped.push({ id: row.event_id, status: row.status })
+      }), { discard: true })
+
+    yield* Effect.all([...programs.map(runWorker), reaper], { concurrency: "unbounded", discard: true })
+
+    const rows = yield* sql<Row>`
+      SELECT event_id::text AS event_id, status, attempts, claim_token::text AS claim_token, claimed_at,
+             available_at, last_error, routing_key
+      FROM sluice.deliveries WHERE consumer_group = ${group} ORDER BY event_id`
+    assert.strictEqual(rows.length, events, "nothing disappears")
+    for (const row of rows) {
+      const id = row.event_id
+      const mine = claims.filter((c) => c.id === id)
+      const settles = settled.filter((s) => s.id === id)
+      const reaps = reaped.filter((r) => r.id === id)
+      const releases = settles.filter((s) => s.status === "claimed").length
+      const held = row.status === "claimed" ? 1 : 0
+      assert.strictEqual(row.status === "claimed", row.claim_token !== null, `${id}: token iff claimed`)
+      assert.strictEqual(row.status === "claimed", row.claimed_at !== null, `${id}: lease iff claimed`)
+      assert.strictEqual(mine.length, settles.length + reaps.length + held, `${id}: every claim ends exactly once`)
+      assert.strictEqual(row.attempts, mine.length - releases, `${id}: attempts are claims minus releases`)
+      for (const s of settles) {
+        assert.isTrue(mine.some((c) => c.token === s.token), `${id}: settled only by a token that claimed it`)
+      }
+      assert.strictEqual(
+        new Set(settles.map((s) => s.token)).size,
+        settles.length,
+        `${id}: one settlement per claim token`
+      )
+      const terminalOutcomes = [
+        ...settles.filter((s) => terminal(s.status)).map((s) => s.status),
+        ...reaps.filter((r) => r.status === "failed").map(() => "failed" as const)
+      ]
+      assert.isAtMost(terminalOutcomes.length, 1, `${id}: at most one terminal outcome`)
+      if (terminal(row.status)) {
+        assert.deepStrictEqual(terminalOutcomes, [row.status], `${id}: ends in its terminal outcome`)
+      } else assert.deepStrictEqual(terminalOutcomes, [], `${id}: no terminal outcome while ${row.status}`)
+      if (held === 1) {
+        assert.strictEqual(row.claim_token, mine[mine.length - 1]!.token, `${id}: held by its last claim`)
+      }
+    }
+  })
+
 describe("Delivery state machine", () => {
   it.layer(Runtime.layer)((it) => {
     it.effect.prop(
@@ -371,6 +497,16 @@ describe("Delivery state machine", () => {
       ],
       ([delays, commands]) => runScenario(delays, commands),
       { fastCheck: { numRuns: 150 }, timeout: 120_000 }
+    )
+
+    it.effect.prop(
+      "workers and a reaper racing on separate connections: each claim ends once, attempts add up",
+      [
+        fc.array(fc.array(workerStep, { minLength: 1, maxLength: 8 }), { minLength: 2, maxLength: 3 }),
+        fc.integer({ min: 0, max: 8 })
+      ],
+      ([programs, reaps]) => runConcurrently(programs, reaps),
+      { fastCheck: { numRuns: 40 }, timeout: 120_000 }
     )
 
     it.effect("a stale token (lease reaped and re-claimed) settles and heartbeats nothing", () =>
