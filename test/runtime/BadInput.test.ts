@@ -74,6 +74,37 @@ describe("Bad input", () => {
         assert.deepStrictEqual(handled.sort(), [1, 2])
       }))
 
+    it.scoped("a batch handler never sees undecodable or foreign events; they fail beside its own outcomes", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        // Written before the pool starts: its first claim takes them all in one batch.
+        yield* insertRaw("test.Ping", "{\"_tag\": \"test.Ping\", \"n\": 1}", "batcher")
+        yield* insertRaw("test.Unknown", "{\"_tag\": \"test.Unknown\"}", "batcher")
+        yield* insertRaw("test.Ping", "{\"_tag\": \"test.Ping\", \"n\": \"two\"}", "batcher")
+        yield* insertRaw("test.Ping", "{\"_tag\": \"test.Ping\", \"n\": 2}", "batcher")
+        const batches: Array<ReadonlyArray<number>> = []
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "batcher",
+            event: Ping,
+            batchSize: 10,
+            handleBatch: (deliveries) =>
+              Effect.sync(() => {
+                batches.push(deliveries.map((d) => d.event.n))
+                return Handler.outcomes(deliveries.map((d) =>
+                  d.event.n === 2 ? Handler.Outcome.skipped("two is skipped") : Handler.Outcome.succeeded
+                ))
+              })
+          })
+        ])
+        const rows = yield* settled("batcher", 4)
+        assert.deepStrictEqual(rows.map((row) => row.status), ["delivered", "failed", "failed", "skipped"])
+        assert.include(rows[1]!.last_error, "unknown event type \"test.Unknown\" for handler \"batcher\"")
+        assert.include(rows[2]!.last_error, "cannot decode test.Ping event 3")
+        assert.strictEqual(rows[3]!.last_error, "two is skipped")
+        assert.deepStrictEqual(batches.flat().sort(), [1, 2])
+      }))
+
     it.scoped("an 8 MB payload goes through emit, claim, decode and acknowledgement intact", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate

@@ -201,6 +201,22 @@ describe("Configuration validation", () => {
       }
     }))
 
+  it.scoped("DATABASE_URL through Database.layerConfig: refused before connecting, password hidden", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Layer.build(Database.layerConfig).pipe(
+          Effect.withConfigProvider(
+            ConfigProvider.fromMap(new Map([["DATABASE_URL", "mysql://app:hunter2@db:3306/app"]]))
+          )
+        )
+      )
+      expectInvalid("DATABASE_URL", error, {
+        field: "DATABASE_URL",
+        value: "mysql://app:***@db:3306/app",
+        rule: "postgres:// or postgresql://"
+      })
+    }))
+
   it.effect("ARCHIVE_* variables: the variable, the value and the rule", () =>
     Effect.gen(function*() {
       const rows: ReadonlyArray<readonly [string, string, string]> = [
