@@ -26,7 +26,7 @@ import { InvalidConfig } from "./Errors.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 
 /** The tables the runtime reads and writes (everything of its schema but the migrations table). */
-export const runtimeTables = ["events", "deliveries", "subscriptions", "consumer_groups"] as const
+export const runtimeTables = ["events", "deliveries", "delivery_errors", "subscriptions", "consumer_groups"] as const
 
 /** Options of {@link statements}. */
 export interface Options {
