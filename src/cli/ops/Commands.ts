@@ -92,7 +92,8 @@ const endProgress = Effect.sync(() => {
   if (process.stderr.isTTY) process.stderr.write("\n")
 })
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+const plural = (n: number, word: string) =>
+  `${n} ${n === 1 ? word : word.endsWith("y") ? `${word.slice(0, -1)}ies` : `${word}s`}`
 
 // migrate
 
@@ -324,7 +325,6 @@ const replay = Command.make("replay", {
     ).pipe(Effect.ensuring(endProgress))
     yield* Console.log(
       `replay: ${plural(queued, "delivery")} of ${type} since ${since.toISOString()} queued for group ${group}`
-        .replace("deliverys", "deliveries")
     )
   }).pipe(Effect.provide(Environment.operations))).pipe(
     Command.withDescription(
