@@ -66,6 +66,15 @@ const validated = <A>(name: string, config: Config.Config<string>, parse: (text:
 
 const day = /^\d{4}-\d{2}-\d{2}$/
 
+const integerFrom = (min: number, max: number) => (text: string): Either.Either<number, string> => {
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+  return Number.isSafeInteger(n) && n >= min && n <= max
+    ? Either.right(n)
+    : Either.left(
+      max === Number.MAX_SAFE_INTEGER ? `must be an integer ≥ ${min}` : `must be an integer from ${min} to ${max}`
+    )
+}
+
 /** The configuration, from the environment. */
 export const config: Config.Config<Settings> = Config.all({
   domain: validated(
@@ -110,14 +119,12 @@ export const config: Config.Config<Settings> = Config.all({
       (text) =>
         day.test(text) && !Number.isNaN(Date.parse(text)) ? Either.right(text) : Either.left("must be YYYY-MM-DD")
     ),
-    limit: Config.integer("ARCHIVE_LIMIT").pipe(
+    limit: validated("ARCHIVE_LIMIT", Config.string("ARCHIVE_LIMIT"), integerFrom(1, Number.MAX_SAFE_INTEGER)).pipe(
       Config.withDefault(5_000),
-      Config.validate({ message: "ARCHIVE_LIMIT must be ≥ 1", validation: (n) => n >= 1 }),
       Config.withDescription("initial runs stop after this many records")
     ),
-    chunkSize: Config.integer("ARCHIVE_CHUNK_SIZE").pipe(
+    chunkSize: validated("ARCHIVE_CHUNK_SIZE", Config.string("ARCHIVE_CHUNK_SIZE"), integerFrom(1, 500)).pipe(
       Config.withDefault(100),
-      Config.validate({ message: "ARCHIVE_CHUNK_SIZE must be from 1 to 500", validation: (n) => n >= 1 && n <= 500 }),
       Config.withDescription("records per SourceRequested page")
     )
   }).pipe(

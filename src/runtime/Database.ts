@@ -28,13 +28,21 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 import { DatabaseUnavailable, InvalidConfig } from "./Errors.js"
+import {
+  checked,
+  durationVariable,
+  integerBetween,
+  integerVariable,
+  positiveDuration,
+  show
+} from "./internal/configRules.js"
 
 /** Options for {@link layer}. */
 export interface Options {
@@ -61,6 +69,18 @@ export const defaults = {
 /** The connection URL in use (contains the password, hence redacted). */
 export class DatabaseUrl extends Context.Tag("sluice/DatabaseUrl")<DatabaseUrl, Redacted.Redacted<string>>() {}
 
+const maxPoolSize = 10_000
+
+const checkApplicationName = (name: string): Either.Either<string, string> =>
+  /^[\x20-\x7e]{1,63}$/.test(name)
+    ? Either.right(name)
+    : Either.left("must be 1 to 63 printable ASCII characters (PostgreSQL truncates or mangles others)")
+
+const checkDataDir = (dir: string): Either.Either<string, string> =>
+  dir.trim().length > 0 && !dir.includes("\0")
+    ? Either.right(dir)
+    : Either.left("must be a non-empty folder path")
+
 /** The options read from configuration. */
 export const config: Config.Config<Options> = Config.all({
   url: Config.redacted("DATABASE_URL").pipe(
@@ -68,19 +88,19 @@ export const config: Config.Config<Options> = Config.all({
     Config.map(Option.getOrUndefined),
     Config.withDescription("PostgreSQL URL (postgres://user:password@host:port/database); unset: embedded server")
   ),
-  dataDir: Config.string("SLUICE_DATA_DIR").pipe(
+  dataDir: checked("SLUICE_DATA_DIR", checkDataDir).pipe(
     Config.withDefault(defaults.dataDir),
     Config.withDescription("Folder of the embedded PostgreSQL server, used when DATABASE_URL is unset")
   ),
-  maxConnections: Config.integer("SLUICE_DB_MAX_CONNECTIONS").pipe(
+  maxConnections: integerVariable("SLUICE_DB_MAX_CONNECTIONS", 1, maxPoolSize).pipe(
     Config.withDefault(defaults.maxConnections),
     Config.withDescription("Size of the database connection pool")
   ),
-  applicationName: Config.string("SLUICE_DB_APPLICATION_NAME").pipe(
+  applicationName: checked("SLUICE_DB_APPLICATION_NAME", checkApplicationName).pipe(
     Config.withDefault(defaults.applicationName),
     Config.withDescription("application_name of the database connections")
   ),
-  connectTimeout: Config.duration("SLUICE_DB_CONNECT_TIMEOUT").pipe(
+  connectTimeout: durationVariable("SLUICE_DB_CONNECT_TIMEOUT").pipe(
     Config.withDefault(defaults.connectTimeout),
     Config.withDescription("Bound on opening the first database connection")
   )
@@ -95,14 +115,20 @@ export interface Target {
   readonly database: string
 }
 
+/** Query parameters that carry secrets (`password`, `sslpassword`, `sslkey`, tokens). */
+const secretParameter = /pass|secret|token|key/i
+
 /**
- * A URL with its password replaced by `***`, for messages. A string that does not parse
+ * A URL with its password (in the user info or a query parameter) replaced by `***`, for messages. A string that does not parse
  * as a URL is reduced to its scheme (when it has one) and length.
  */
 export const redactUrl = (url: string): string => {
   try {
     const parsed = new URL(url)
     if (parsed.password !== "") parsed.password = "***"
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (secretParameter.test(name)) parsed.searchParams.set(name, "***")
+    }
     return parsed.href
   } catch {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]
@@ -133,7 +159,11 @@ export const parseUrl = (url: string): Effect.Effect<Target, InvalidConfig> => {
   return Effect.succeed({ host: parsed.hostname, port, database })
 }
 
-const PositiveInt = Schema.Int.pipe(Schema.positive())
+const checkOption = <A>(field: string, value: unknown, rule: (value: unknown) => Either.Either<A, string>) =>
+  Either.match(rule(value), {
+    onLeft: (broken) => Effect.fail(new InvalidConfig({ subject, field, value: show(value), rule: broken })),
+    onRight: Effect.succeed
+  })
 
 const describe = (cause: unknown): string => {
   if (cause instanceof SqlError.SqlError && cause.cause !== undefined) return describe(cause.cause)
@@ -153,25 +183,45 @@ export const make = (
   Scope.Scope
 > =>
   Effect.gen(function*() {
-    const maxConnections = options.maxConnections ?? defaults.maxConnections
-    if (!Schema.is(PositiveInt)(maxConnections)) {
+    const maxConnections = yield* checkOption(
+      "maxConnections",
+      options.maxConnections ?? defaults.maxConnections,
+      integerBetween(1, maxPoolSize)
+    )
+    const connectTimeout = yield* checkOption(
+      "connectTimeout",
+      options.connectTimeout ?? defaults.connectTimeout,
+      positiveDuration
+    )
+    const applicationName = yield* checkOption(
+      "applicationName",
+      options.applicationName ?? defaults.applicationName,
+      (value) => typeof value === "string" ? checkApplicationName(value) : Either.left("must be a string")
+    )
+    if (options.url === undefined) {
+      yield* checkOption(
+        "dataDir",
+        options.dataDir ?? defaults.dataDir,
+        (value) => typeof value === "string" ? checkDataDir(value) : Either.left("must be a string")
+      )
+    }
+    if (options.url !== undefined && !Redacted.isRedacted(options.url) && typeof options.url !== "string") {
       return yield* new InvalidConfig({
         subject,
-        field: "maxConnections",
-        value: String(maxConnections),
-        rule: "must be a positive integer"
+        field: "DATABASE_URL",
+        value: typeof options.url,
+        rule: "must be a string or Redacted string"
       })
     }
     const url: Redacted.Redacted<string> = options.url !== undefined
       ? Redacted.make(Redacted.isRedacted(options.url) ? Redacted.value(options.url) as string : options.url)
       : Redacted.make((yield* EmbeddedPostgres.make({ dataDir: options.dataDir ?? defaults.dataDir })).url)
     const target = yield* parseUrl(Redacted.value(url))
-    const connectTimeout = Duration.decode(options.connectTimeout ?? defaults.connectTimeout)
     const client = yield* PgClient.make({
       url,
       maxConnections,
       connectTimeout,
-      applicationName: options.applicationName ?? defaults.applicationName
+      applicationName
     }).pipe(
       Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make),
       Effect.mapError((error) =>

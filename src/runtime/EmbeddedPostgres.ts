@@ -34,6 +34,7 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -43,6 +44,7 @@ import { constants as fsConstants, promises as fsp } from "node:fs"
 import * as net from "node:net"
 import * as nodePath from "node:path"
 import { DatabaseUnavailable, InvalidConfig } from "./Errors.js"
+import { positiveDuration, show } from "./internal/configRules.js"
 
 /** Options for {@link make} and {@link start}. */
 export interface Options {
@@ -115,6 +117,12 @@ const osUser = "postgres"
 
 const PortNumber = Schema.Int.pipe(Schema.between(1, 65535))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
+const DataDir = Schema.String.pipe(Schema.filter((dir) => dir.trim().length > 0 && !dir.includes("\0")))
+const SettingNames = Schema.Record({ key: Schema.String, value: Schema.String }).pipe(
+  Schema.filter((settings) =>
+    Object.entries(settings).every(([name, value]) => /^[a-z_][a-z0-9_.]*$/.test(name) && !/[\0\r\n]/.test(value))
+  )
+)
 
 const check = <A>(schema: Schema.Schema<A>, field: string, value: A | undefined, rule: string) =>
   value === undefined || Schema.is(schema)(value)
@@ -125,6 +133,13 @@ const resolveSettings = (options: Options): Effect.Effect<Settings, InvalidConfi
   Effect.gen(function*() {
     yield* check(PortNumber, "port", options.port, "must be an integer between 1 and 65535")
     yield* check(PositiveInt, "maxConnections", options.maxConnections, "must be a positive integer")
+    yield* check(DataDir, "dataDir", options.dataDir, "must be a non-empty folder path")
+    yield* check(SettingNames, "settings", options.settings, "names must be PostgreSQL setting names, values one line")
+    const startTimeout = yield* Either.match(positiveDuration(options.startTimeout ?? defaults.startTimeout), {
+      onLeft: (rule) =>
+        Effect.fail(new InvalidConfig({ subject, field: "startTimeout", value: show(options.startTimeout), rule })),
+      onRight: Effect.succeed
+    })
     const dataDir = nodePath.resolve(options.dataDir ?? defaults.dataDir)
     const password = options.password === undefined
       ? defaults.password
@@ -141,7 +156,7 @@ const resolveSettings = (options: Options): Effect.Effect<Settings, InvalidConfi
       port: options.port,
       maxConnections: options.maxConnections ?? defaults.maxConnections,
       settings: options.settings ?? {},
-      startTimeout: Duration.decode(options.startTimeout ?? defaults.startTimeout)
+      startTimeout
     }
   })
 

@@ -12,7 +12,7 @@
  * }) {}
  * ```
  */
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
@@ -46,12 +46,92 @@ interface Codec {
 
 const codecs = new WeakMap<object, Codec>()
 
+/**
+ * Why an encoded payload would not survive the trip through JSON unchanged, or undefined.
+ * `NaN` and `±Infinity` would be stored as `null`, a `bigint` cannot be serialised, and a
+ * class instance (`Date`, `Map`, …) would come back as something else: each would make an
+ * event that emits fine and can never be decoded.
+ */
+export const jsonProblem = (value: unknown): string | undefined =>
+  isJsonSafe(value) ? undefined : describeJsonProblem(value, "")
+
+/** The fast check: no allocation, so the common (safe) case costs a walk of the value. */
+const isJsonSafe = (value: unknown): boolean => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return true
+    case "number":
+      return Number.isFinite(value)
+    case "object": {
+      if (value === null) return true
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isJsonSafe(value[i])) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return false
+      for (const key in value) if (!isJsonSafe((value as Record<string, unknown>)[key])) return false
+      return true
+    }
+    default:
+      return false
+  }
+}
+
+const describeJsonProblem = (value: unknown, path: string): string | undefined => {
+  const where = path || "the payload"
+  switch (typeof value) {
+    case "number":
+      return Number.isFinite(value)
+        ? undefined
+        : `${where} is ${value}, which JSON stores as null (use Schema.Finite or Schema.JsonNumber)`
+    case "bigint":
+      return `${where} is a bigint, which JSON cannot store (use Schema.BigInt, encoded as a string)`
+    case "object": {
+      if (value === null) return undefined
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const problem = describeJsonProblem(value[i], `${path}[${i}]`)
+          if (problem !== undefined) return problem
+        }
+        return undefined
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) {
+        const name = (value as object).constructor?.name ?? "class instance"
+        return `${where} is a ${name}, which JSON does not store as such (encode it to a string or plain object, e.g. Schema.Date)`
+      }
+      for (const key in value) {
+        const problem = describeJsonProblem((value as Record<string, unknown>)[key], `${path}[${JSON.stringify(key)}]`)
+        if (problem !== undefined) return problem
+      }
+      return undefined
+    }
+    case "string":
+    case "boolean":
+    case "undefined":
+      return undefined
+    default:
+      return `${where} is a ${typeof value}, which JSON cannot store`
+  }
+}
+
 const codecOf = (schema: Schema.Schema.AnyNoContext): Codec => {
   let codec = codecs.get(schema)
   if (codec === undefined) {
+    const encode = Schema.encodeUnknownEither(schema)
     codec = {
-      encode: Schema.encodeUnknownEither(schema),
-      decode: Schema.decodeUnknownEither(schema)
+      encode: (value) =>
+        Either.flatMap(encode(value), (encoded) => {
+          const problem = jsonProblem(encoded)
+          return problem === undefined
+            ? Either.right(encoded)
+            : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Type(schema.ast, value, problem) }))
+        }),
+      // Every problem of a stored payload, not just the first: it is what an operator reads.
+      decode: Schema.decodeUnknownEither(schema, { errors: "all" })
     }
     codecs.set(schema, codec)
   }

@@ -16,9 +16,10 @@
  * })
  * ```
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
@@ -37,6 +38,20 @@ export class Permanent extends Schema.TaggedError<Permanent>()("sluice/Permanent
 export class Skip extends Schema.TaggedError<Skip>()("sluice/Skip", {
   reason: Schema.String
 }) {}
+
+/**
+ * A handler ran longer than its `timeout`: the attempt fails with this (and is retried
+ * per the handler's schedule) so a handler that never returns cannot hold its lease,
+ * kept alive by the heartbeat, forever.
+ */
+export class Timeout extends Schema.TaggedError<Timeout>()("sluice/Timeout", {
+  handler: Schema.String,
+  timeout: Schema.String
+}) {
+  override get message() {
+    return `handler ${JSON.stringify(this.handler)} did not finish within its timeout of ${this.timeout}`
+  }
+}
 
 /** What became of one event of a batch. */
 export type Outcome =
@@ -101,6 +116,11 @@ export interface Delivery<A> {
   readonly routingKey: string | null
   readonly metadata: EventMetadata
   readonly createdAt: Date
+  /**
+   * The lease this attempt holds: the runtime records the outcome only while the delivery
+   * is still claimed under this token, so a worker whose lease was taken over cannot settle it.
+   */
+  readonly claimToken: string
 }
 
 /**
@@ -140,6 +160,12 @@ interface CommonOptions<A, I> {
   readonly transaction?: TransactionMode | undefined
   /** Interleave routing keys in each claim so a flood on one key cannot starve another. Default false. */
   readonly interleaveRoutingKeys?: boolean | undefined
+  /**
+   * Bound on one run of `handle` (per event) or `handleBatch` (per batch); past it the
+   * attempt fails with {@link Timeout} and is retried. Unset: no bound (the heartbeat
+   * keeps the lease of a handler that never returns).
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /** Options of a handler that takes one event at a time. */
@@ -169,6 +195,7 @@ export interface Settings {
   readonly retry: Schedule.Schedule<unknown, unknown>
   readonly transaction: TransactionMode
   readonly interleaveRoutingKeys: boolean
+  readonly timeout: Duration.Duration | undefined
 }
 
 /** A handler, its event type erased: what the worker pool runs. */
@@ -209,22 +236,52 @@ export function make<A, I, E, R>(options: SingleOptions<A, I, E, R> | BatchOptio
   const [settings, problem] = resolve(options)
   const schema = options.event as unknown as Schema.Schema<unknown, unknown, never>
   const decode = (payload: unknown) => Event.decode(schema, payload)
+  const bounded = guard(settings)
   if ("handleBatch" in options) {
     const handleBatch = options.handleBatch as (
       deliveries: ReadonlyArray<Delivery<unknown>>
     ) => Effect.Effect<unknown, E, R>
-    return { settings, problem, decode, run: { _tag: "batch", handleBatch } }
+    return {
+      settings,
+      problem,
+      decode,
+      run: { _tag: "batch", handleBatch: (deliveries) => bounded(() => handleBatch(deliveries)) }
+    }
   }
   const handle = options.handle as (event: unknown, delivery: Delivery<unknown>) => Effect.Effect<void, E, R>
   return {
     settings,
     problem,
     decode,
-    run: { _tag: "single", handle: (delivery) => handle(delivery.event, delivery) }
+    run: { _tag: "single", handle: (delivery) => bounded(() => handle(delivery.event, delivery)) }
   }
 }
 
-const resolve = <A, I>(options: CommonOptions<A, I>): readonly [Settings, Option.Option<InvalidConfig>] => {
+/**
+ * Runs a handler's function so that a synchronous throw (before it returns an Effect) or
+ * a self-interruption becomes a defect of that delivery's attempt rather than of the claim
+ * loop, bounded by the handler's `timeout` when it has one.
+ */
+const guard = (settings: Settings) => {
+  const timeout = settings.timeout
+  const interrupted = () =>
+    Effect.dieMessage(`handler ${JSON.stringify(settings.name)} was interrupted from inside (not by shutdown)`)
+  // A handler that interrupts itself (or joins an interrupted fiber) must fail its delivery,
+  // not end the claim loop as if the pool were stopping. Shutdown interrupts the loop's own
+  // fiber, and then this recovery does not run.
+  const selfInterruptIsFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.catchAllCause(effect, (cause) => Cause.isInterruptedOnly(cause) ? interrupted() : Effect.failCause(cause))
+  if (timeout === undefined) {
+    return <A, E, R>(run: () => Effect.Effect<A, E, R>) => selfInterruptIsFailure(Effect.suspend(run))
+  }
+  const onTimeout = () => new Timeout({ handler: settings.name, timeout: Duration.format(timeout) })
+  return <A, E, R>(run: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | Timeout, R> =>
+    Effect.timeoutFail(selfInterruptIsFailure(Effect.suspend(run)), { duration: timeout, onTimeout })
+}
+
+const resolve = <A, I>(
+  options: CommonOptions<A, I> & { readonly handle?: unknown; readonly handleBatch?: unknown }
+): readonly [Settings, Option.Option<InvalidConfig>] => {
   const problems: Array<InvalidConfig> = []
   const subject = `handler ${JSON.stringify(options.name)}`
   const invalid = (field: string, value: unknown, rule: string) =>
@@ -282,6 +339,15 @@ const resolve = <A, I>(options: CommonOptions<A, I>): readonly [Settings, Option
   if (options.transaction !== undefined && options.transaction !== "handler" && options.transaction !== "ack") {
     invalid("transaction", options.transaction, `must be "handler" or "ack"`)
   }
+  if (options.interleaveRoutingKeys !== undefined && typeof options.interleaveRoutingKeys !== "boolean") {
+    invalid("interleaveRoutingKeys", options.interleaveRoutingKeys, "must be true or false")
+  }
+  if (
+    (typeof options.handle !== "function" && typeof options.handleBatch !== "function") ||
+    (options.handle !== undefined && options.handleBatch !== undefined)
+  ) {
+    invalid("handle", options.handle ?? options.handleBatch, "give exactly one of handle or handleBatch, a function")
+  }
   const settings: Settings = {
     name: options.name,
     eventType,
@@ -294,7 +360,8 @@ const resolve = <A, I>(options: CommonOptions<A, I>): readonly [Settings, Option
     concurrency: integer("concurrency", options.concurrency, defaults.concurrency, 1, 1_000),
     retry: options.retry ?? defaults.retry,
     transaction: options.transaction ?? defaults.transaction,
-    interleaveRoutingKeys: options.interleaveRoutingKeys ?? false
+    interleaveRoutingKeys: options.interleaveRoutingKeys ?? false,
+    timeout: options.timeout === undefined ? undefined : duration("timeout", options.timeout, Duration.infinity)
   }
   return [settings, Option.fromNullable(problems[0])]
 }

@@ -111,6 +111,18 @@ export interface StoreService {
     readonly now: Date
     readonly fair: boolean
   }) => Effect.Effect<ReadonlyArray<ClaimedRow>, StoreError>
+  /**
+   * {@link acknowledge} the previous batch and {@link claim} the next one in one statement
+   * (one round trip, one commit); `acknowledged` is how many of the previous batch it marked.
+   */
+  readonly claimAndAcknowledge: (options: {
+    readonly group: string
+    readonly limit: number
+    readonly token: string
+    readonly now: Date
+    readonly fair: boolean
+    readonly acknowledge: { readonly token: string; readonly eventIds: ReadonlyArray<string> }
+  }) => Effect.Effect<{ readonly rows: ReadonlyArray<ClaimedRow>; readonly acknowledged: number }, StoreError>
   /** Extends a lease; returns how many deliveries it still holds. */
   readonly heartbeat: (
     group: string,
@@ -272,9 +284,9 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         AND event_id IN (SELECT event_id FROM candidates)
       FOR UPDATE SKIP LOCKED`
 
-  const claim: StoreService["claim"] = ({ fair, group, limit, now, token }) =>
-    sql<ClaimedRow>`
-      WITH locked AS (${fair ? claimInterleaved(group, limit, now) : claimInOrder(group, limit, now)}),
+  const claimed = ({ fair, group, limit, now, token }: Parameters<StoreService["claim"]>[0]) =>
+    sql`
+      locked AS (${fair ? claimInterleaved(group, limit, now) : claimInOrder(group, limit, now)}),
       claimed AS (
         UPDATE ${deliveries} d
         SET status = 'claimed', claimed_at = ${now}, claim_token = ${token},
@@ -282,10 +294,40 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         FROM locked
         WHERE d.consumer_group = ${group} AND d.event_id = locked.event_id
         RETURNING d.event_id, d.attempts, d.available_at
-      )
+      )`
+
+  const acknowledged = (group: string, token: string, eventIds: ReadonlyArray<string>, now: Date) =>
+    sql`
+      acked AS (
+        UPDATE ${deliveries}
+        SET status = 'delivered', last_error = NULL, claimed_at = NULL, claim_token = NULL, updated_at = ${now}
+        WHERE consumer_group = ${group} AND event_id = ANY(${eventIds}::bigint[])
+          AND claim_token = ${token} AND status = 'claimed'
+        RETURNING 1
+      )`
+
+  const claim: StoreService["claim"] = (options) =>
+    sql<ClaimedRow>`
+      WITH ${claimed(options)}
       SELECT c.event_id::text AS event_id, c.attempts, e.type, e.routing_key, e.payload, e.metadata, e.created_at
       FROM claimed c JOIN ${events} e ON e.id = c.event_id
       ORDER BY c.available_at, c.event_id`.pipe(Effect.mapError(fail("claim")))
+
+  const claimAndAcknowledge: StoreService["claimAndAcknowledge"] = (options) =>
+    sql<ClaimedRow & { readonly acknowledged: number }>`
+      WITH ${acknowledged(options.group, options.acknowledge.token, options.acknowledge.eventIds, options.now)},
+      ${claimed(options)}
+      SELECT a.n AS acknowledged, c.event_id::text AS event_id, c.attempts,
+             e.type, e.routing_key, e.payload, e.metadata, e.created_at
+      FROM (SELECT count(*)::int AS n FROM acked) a
+      LEFT JOIN (claimed c JOIN ${events} e ON e.id = c.event_id) ON true
+      ORDER BY c.available_at, c.event_id`.pipe(
+      Effect.map((result) => ({
+        rows: result[0]?.event_id == null ? [] : result,
+        acknowledged: result[0]?.acknowledged ?? 0
+      })),
+      Effect.mapError(fail("claim"))
+    )
 
   const heartbeat: StoreService["heartbeat"] = (group, token, eventIds, now) =>
     sql<{ n: number }>`
@@ -330,13 +372,8 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
   const acknowledge: StoreService["acknowledge"] = (group, token, eventIds, now) =>
     sql<{ n: number }>`
-      WITH acked AS (
-        UPDATE ${deliveries}
-        SET status = 'delivered', last_error = NULL, claimed_at = NULL, claim_token = NULL, updated_at = ${now}
-        WHERE consumer_group = ${group} AND event_id = ANY(${eventIds}::bigint[])
-          AND claim_token = ${token} AND status = 'claimed'
-        RETURNING 1
-      ) SELECT count(*)::int AS n FROM acked`.pipe(
+      WITH ${acknowledged(group, token, eventIds, now)}
+      SELECT count(*)::int AS n FROM acked`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("acknowledge"))
     )
@@ -434,7 +471,20 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       FROM ${groups} g LEFT JOIN ${deliveries} d ON d.consumer_group = g.name
       GROUP BY g.name ORDER BY g.name`.pipe(Effect.mapError(fail("groupStats")))
 
-  return { emit, registerGroup, claim, heartbeat, settle, acknowledge, reap, prune, counts, changes, groupStats }
+  return {
+    emit,
+    registerGroup,
+    claim,
+    claimAndAcknowledge,
+    heartbeat,
+    settle,
+    acknowledge,
+    reap,
+    prune,
+    counts,
+    changes,
+    groupStats
+  }
 })
 
 /** The store as a layer. */

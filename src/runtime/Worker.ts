@@ -30,6 +30,7 @@ import { CurrentDelivery, deliveryId, isBatchOutcomes, isPermanent, isSkip } fro
 import * as Metrics from "./Metrics.js"
 import { Notifier } from "./Notifier.js"
 import * as Outbox from "./Outbox.js"
+import * as Session from "./Session.js"
 import type { ClaimedRow, EventRow, Settlement } from "./Store.js"
 import { Store } from "./Store.js"
 
@@ -101,6 +102,13 @@ export const retryDelay = (
 
 const succeeded: Outcome = { _tag: "Succeeded" }
 
+/** A batch whose handler succeeded without SQL: acknowledged by the loop's next claim. */
+interface Unacknowledged {
+  readonly token: string
+  readonly eventIds: ReadonlyArray<string>
+  readonly summary: BatchSummary
+}
+
 interface Invocation {
   readonly outcomes: ReadonlyArray<Outcome>
   readonly emitted: ReadonlyArray<EventRow>
@@ -112,7 +120,7 @@ type Prepared =
 
 const metadataOf = (row: ClaimedRow): EventMetadata => (row.metadata ?? {}) as EventMetadata
 
-const prepare = (handler: Handler<unknown>, row: ClaimedRow): Prepared => {
+const prepare = (handler: Handler<unknown>, row: ClaimedRow, token: string): Prepared => {
   const { eventType, name } = handler.settings
   if (row.type !== eventType) {
     return {
@@ -140,7 +148,8 @@ const prepare = (handler: Handler<unknown>, row: ClaimedRow): Prepared => {
       attempt: row.attempts,
       routingKey: row.routing_key,
       metadata: metadataOf(row),
-      createdAt: row.created_at
+      createdAt: row.created_at,
+      claimToken: token
     }
   }
 }
@@ -194,6 +203,49 @@ export const run = <R>(
     const wakeups = yield* (yield* Notifier).subscribe(group)
     const metrics = Metrics.forGroup(group)
     const backoff = yield* Schedule.driver(outageBackoff)
+
+    let unacknowledged: Unacknowledged | undefined
+
+    const count = (summary: BatchSummary) =>
+      Effect.sync(() => {
+        const add = (counter: Metric.Metric.Counter<number>, n: number) => {
+          if (n > 0) counter.unsafeUpdate(n, [])
+        }
+        add(metrics.delivered, summary.delivered)
+        add(metrics.skipped, summary.skipped)
+        add(metrics.retried, summary.retried)
+        add(metrics.failed, summary.retried + summary.deadLettered)
+        add(metrics.deadLettered, summary.deadLettered)
+      })
+
+    const confirm = (batch: Unacknowledged, acknowledged: number) =>
+      acknowledged === batch.eventIds.length
+        ? count(batch.summary)
+        : Effect.zipRight(
+          Effect.logWarning("lease lost: another worker took handled deliveries before their acknowledgement").pipe(
+            Effect.annotateLogs({ expected: batch.eventIds.length, settled: acknowledged })
+          ),
+          count({ ...batch.summary, delivered: acknowledged })
+        )
+
+    /** Acknowledges a batch still waiting for the next claim (when the loop stops). */
+    const flush = Effect.suspend(() => {
+      const batch = unacknowledged
+      if (batch === undefined) return Effect.void
+      return Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => store.acknowledge(group, batch.token, batch.eventIds, new Date(now))),
+        Effect.flatMap((acknowledged) => {
+          unacknowledged = undefined
+          return confirm(batch, acknowledged)
+        }),
+        Effect.catchAll((error) =>
+          Effect.logWarning(
+            `acknowledgement failed, the reaper will return ${batch.eventIds.length} deliveries: ${error.message}`
+          )
+        )
+      )
+    })
+    yield* Effect.addFinalizer(() => flush)
 
     const settlementOf = (
       row: ClaimedRow,
@@ -341,9 +393,9 @@ export const run = <R>(
       now: number
     ) => Effect.forEach(rows, (row, i) => settlementOf(row, outcomes[i]!, now))
 
-    const handleBatch = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
+    const handleBatch = (token: string, rows: ReadonlyArray<ClaimedRow>, session: Session.Session | undefined) =>
       Effect.gen(function*() {
-        const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row))
+        const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row, token))
         const ready = prepared.flatMap((p) => (p._tag === "Ready" ? [p] : []))
         const rejected = prepared.flatMap((p) => (p._tag === "Rejected" ? [p] : []))
         for (const r of rejected) {
@@ -361,31 +413,53 @@ export const run = <R>(
           for (const row of readyRows) metrics.lag.unsafeUpdate(started - row.created_at.getTime(), [])
         })
 
+        const delivered = readyRows.map((): Settlement["status"] => "delivered")
+
+        /**
+         * Records the outcomes. A batch that all succeeded with no transaction open and
+         * nothing to emit is acknowledged by the next claim instead (one statement for both).
+         */
         const commit = ({ emitted, outcomes }: Invocation) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
-            if (emitted.length > 0) yield* store.emit(emitted, new Date(now))
-            if (rejected.length === 0 && outcomes.every((outcome) => outcome._tag === "Succeeded")) {
-              yield* acknowledgeAll(token, readyRows, now)
-              return { outcomes, statuses: readyRows.map((): Settlement["status"] => "delivered") }
+            const allSucceeded = rejected.length === 0 && outcomes.every((outcome) => outcome._tag === "Succeeded")
+            const open = session === undefined ? false : yield* session.inTransaction
+            if (allSucceeded && emitted.length === 0 && !open) {
+              return { outcomes, statuses: delivered, deferred: true }
             }
-            const settlements = yield* settleAll(
-              [...readyRows, ...rejected.map((r) => r.row)],
-              [...outcomes, ...rejectedOutcomes],
-              now
-            )
-            yield* record(token, settlements, now)
-            return { outcomes, statuses: settlements.map((settlement) => settlement.status) }
+            const writes = Effect.gen(function*() {
+              if (emitted.length > 0) yield* store.emit(emitted, new Date(now))
+              if (allSucceeded) {
+                yield* acknowledgeAll(token, readyRows, now)
+                return delivered
+              }
+              const settlements = yield* settleAll(
+                [...readyRows, ...rejected.map((r) => r.row)],
+                [...outcomes, ...rejectedOutcomes],
+                now
+              )
+              yield* record(token, settlements, now)
+              return settlements.map((settlement) => settlement.status)
+            })
+            const transactional = open || emitted.length > 0
+            const statuses = session === undefined
+              ? yield* (transactional ? sql.withTransaction(writes) : writes)
+              : transactional
+              ? yield* Effect.zipLeft(session.transactional(writes), session.commit)
+              : yield* session.autocommit(writes)
+            return { outcomes, statuses, deferred: false }
           })
 
         const attemptWith = (isolate: boolean) =>
-          transact
-            ? sql.withTransaction(Effect.flatMap(invoke(deliveries, isolate), commit))
-            : Effect.flatMap(invoke(deliveries, isolate), (invocation) => sql.withTransaction(commit(invocation)))
+          session === undefined
+            ? Effect.flatMap(invoke(deliveries, isolate), commit)
+            : Effect.flatMap(session.transactional(invoke(deliveries, isolate)), commit).pipe(
+              Effect.onError(() => Effect.ignore(session.rollback))
+            )
         // A single-event handler over a batch first runs every event in one transaction
         // (no savepoints: the common, all-succeed case); only when one fails is the batch
         // run again with each event isolated in its own savepoint.
-        const optimistic = transact && handler.run._tag === "single" && deliveries.length > 1
+        const optimistic = session !== undefined && handler.run._tag === "single" && deliveries.length > 1
         const attempt = optimistic
           ? attemptWith(false).pipe(
             Effect.catchAllCause((cause) =>
@@ -403,9 +477,11 @@ export const run = <R>(
 
         let outcomes: ReadonlyArray<Outcome>
         let statuses: ReadonlyArray<Settlement["status"]>
+        let deferred = false
         if (Exit.isSuccess(exit)) {
           outcomes = [...exit.value.outcomes, ...rejectedOutcomes]
           statuses = exit.value.statuses
+          deferred = exit.value.deferred
         } else {
           const failure = Cause.failureOption(exit.cause)
           if (Option.isSome(failure) && failure.value instanceof LeaseLost) {
@@ -425,9 +501,7 @@ export const run = <R>(
         }
         const settledRows = readyRows.concat(rejected.map((r) => r.row))
         const summary = summarize(rows.length, statuses)
-        if (
-          yield* FiberRef.get(FiberRef.currentMinimumLogLevel).pipe(Effect.map(LogLevel.lessThanEqual(LogLevel.Debug)))
-        ) {
+        if (yield* logs(LogLevel.Debug)) {
           for (let i = 0; i < settledRows.length; i++) {
             const row = settledRows[i]!
             yield* Effect.logDebug(`event ${outcomes[i]?._tag.toLowerCase() ?? "unsettled"}`).pipe(
@@ -435,11 +509,8 @@ export const run = <R>(
             )
           }
         }
-        yield* Metric.incrementBy(metrics.delivered, summary.delivered)
-        yield* Metric.incrementBy(metrics.skipped, summary.skipped)
-        yield* Metric.incrementBy(metrics.retried, summary.retried)
-        yield* Metric.incrementBy(metrics.failed, summary.retried + summary.deadLettered)
-        yield* Metric.incrementBy(metrics.deadLettered, summary.deadLettered)
+        if (deferred) unacknowledged = { token, eventIds: readyRows.map((row) => row.event_id), summary }
+        else yield* count(summary)
         return summary
       })
 
@@ -479,32 +550,51 @@ export const run = <R>(
         Effect.catchAll((error) => Effect.logWarning(`release failed, the reaper will return them: ${error.message}`))
       )
 
-    /** Claims and handles one batch; returns how many deliveries it claimed. */
-    const step = Effect.gen(function*() {
+    /**
+     * Claims and handles one batch; returns how many deliveries it claimed. A handler in
+     * "handler" mode runs on the claim's connection, in a transaction begun by its first
+     * statement.
+     */
+    const step = Effect.scoped(Effect.gen(function*() {
+      const session = transact ? yield* Session.make : undefined
       const token = randomUUID()
       const now = yield* Clock.currentTimeMillis
-      const rows = yield* store.claim({
+      const options = {
         group,
         limit: settings.batchSize,
         token,
         now: new Date(now),
         fair: settings.interleaveRoutingKeys
-      })
+      }
+      const previous = unacknowledged
+      const claimNext = previous === undefined
+        ? Effect.map(store.claim(options), (rows) => ({ rows, acknowledged: 0 }))
+        : store.claimAndAcknowledge({
+          ...options,
+          acknowledge: { token: previous.token, eventIds: previous.eventIds }
+        })
+      const { acknowledged, rows } = yield* (session === undefined ? claimNext : session.autocommit(claimNext))
+      if (previous !== undefined) {
+        unacknowledged = undefined
+        yield* confirm(previous, acknowledged)
+      }
       if (rows.length === 0) return 0
       yield* Metric.incrementBy(metrics.claimed, rows.length)
       const summary = yield* Effect.scoped(Effect.gen(function*() {
         yield* Effect.forkScoped(heartbeat(token, rows))
-        return yield* handleBatch(token, rows)
+        return yield* handleBatch(token, rows, session)
       })).pipe(
-        Effect.onInterrupt(() => release(token, rows)),
+        Effect.onInterrupt(() =>
+          Effect.zipRight(session === undefined ? Effect.void : Effect.ignore(session.rollback), release(token, rows))
+        ),
         Effect.withSpan("sluice.batch", {
           attributes: { "sluice.consumer_group": group, "sluice.batch_size": rows.length },
           links: spanLinks(rows)
         })
       )
-      yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
+      if (yield* logs(LogLevel.Info)) yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
       return rows.length
-    })
+    }))
 
     const idle = Effect.raceAll([
       Queue.take(wakeups),
@@ -534,6 +624,10 @@ export const run = <R>(
   })).pipe(
     Effect.annotateLogs({ handler: handler.settings.name, consumerGroup: handler.settings.name })
   )
+
+/** Whether a log line at `level` would be written (so the hot path skips building it otherwise). */
+const logs = (level: LogLevel.LogLevel) =>
+  Effect.map(FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.lessThanEqual(level))
 
 const summarize = (claimed: number, statuses: ReadonlyArray<Settlement["status"]>): BatchSummary => {
   let delivered = 0

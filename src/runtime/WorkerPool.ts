@@ -21,13 +21,17 @@ import * as Config from "effect/Config"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Database from "./Database.js"
 import * as DepthSampler from "./DepthSampler.js"
 import { InvalidConfig, type StoreError } from "./Errors.js"
 import type { Handler } from "./Handler.js"
+import { durationVariable, positiveDuration, show } from "./internal/configRules.js"
 import * as Notifier from "./Notifier.js"
 import * as Reaper from "./Reaper.js"
 import * as Retention from "./Retention.js"
@@ -64,20 +68,39 @@ export const defaults = {
 /** The services a set of handlers needs. */
 export type HandlerContext<H> = H extends Handler<infer R> ? R : never
 
-const checkDuration = (field: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
-  if (value === undefined) return Effect.succeed(fallback)
-  const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
-  return decoded !== undefined && Duration.isFinite(decoded) && Duration.toMillis(decoded) > 0
-    ? Effect.succeed(decoded)
-    : Effect.fail(
-      new InvalidConfig({
-        subject: "worker pool",
-        field,
-        value: String(value),
-        rule: "must be a positive, finite duration"
-      })
-    )
-}
+const invalid = (field: string, value: unknown, rule: string) =>
+  new InvalidConfig({ subject: "worker pool", field, value: show(value), rule })
+
+const checkDuration = (field: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : Either.match(positiveDuration(value), {
+      onLeft: (rule) => Effect.fail(invalid(field, value, rule)),
+      onRight: Effect.succeed
+    })
+
+const checkNotifications = (options: Notifier.Options | undefined) =>
+  Effect.gen(function*() {
+    if (options === undefined) return
+    if (options.mode !== undefined && options.mode !== "listen" && options.mode !== "poll") {
+      return yield* invalid("notifications.mode", options.mode, "must be \"listen\" or \"poll\"")
+    }
+    if (options.listenUrl !== undefined) {
+      if (!Redacted.isRedacted(options.listenUrl)) {
+        return yield* invalid("notifications.listenUrl", typeof options.listenUrl, "must be a Redacted URL")
+      }
+      yield* Database.parseUrl(Redacted.value(options.listenUrl)).pipe(
+        Effect.mapError((error) =>
+          new InvalidConfig({
+            subject: "worker pool",
+            field: "notifications.listenUrl (SLUICE_LISTEN_URL)",
+            value: error.value,
+            rule: error.rule
+          })
+        )
+      )
+    }
+  })
 
 const validate = (handlers: ReadonlyArray<Handler<unknown>>) =>
   Effect.gen(function*() {
@@ -117,6 +140,7 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     const depthSampler = options.depthSampler === undefined || options.depthSampler === false
       ? undefined
       : yield* DepthSampler.checkOptions(options.depthSampler === true ? {} : options.depthSampler)
+    yield* checkNotifications(options.notifications)
 
     const store = yield* Store
     const now = yield* Clock.currentTimeMillis
@@ -169,19 +193,19 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
  * `SLUICE_NOTIFICATIONS` (`listen` or `poll`) and `SLUICE_LISTEN_URL` (redacted).
  */
 export const config: Config.Config<Options> = Config.all({
-  shutdownTimeout: Config.duration("SLUICE_SHUTDOWN_TIMEOUT").pipe(
+  shutdownTimeout: durationVariable("SLUICE_SHUTDOWN_TIMEOUT").pipe(
     Config.withDefault(defaults.shutdownTimeout),
     Config.withDescription("how long in-flight batches may run on after stop is asked")
   ),
-  reapInterval: Config.duration("SLUICE_REAP_INTERVAL").pipe(
+  reapInterval: durationVariable("SLUICE_REAP_INTERVAL").pipe(
     Config.withDefault(defaults.reapInterval),
     Config.withDescription("how often the reaper looks for expired leases")
   ),
-  retention: Config.duration("SLUICE_RETENTION").pipe(
+  retention: durationVariable("SLUICE_RETENTION").pipe(
     Config.withDefault(defaults.retention),
     Config.withDescription("how long delivered and skipped deliveries are kept")
   ),
-  pruneInterval: Config.duration("SLUICE_PRUNE_INTERVAL").pipe(
+  pruneInterval: durationVariable("SLUICE_PRUNE_INTERVAL").pipe(
     Config.withDefault(defaults.pruneInterval),
     Config.withDescription("how often retention pruning runs")
   ),

@@ -79,7 +79,7 @@ describe("Configuration", () => {
         expectInvalid(yield* startFails([Handler.make(base)], { shutdownTimeout: "soon" as never }), {
           subject: "worker pool",
           field: "shutdownTimeout",
-          value: "soon"
+          value: "\"soon\""
         })
         expectInvalid(yield* startFails([Handler.make(base)], { retention: 0 }), { field: "retention" })
       }))

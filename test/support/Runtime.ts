@@ -50,7 +50,7 @@ export const waitUntil = <A, E, R>(
     }
   })
 
-/** Delivery rows of a group, by event id. */
+/** Delivery rows of a group, by event id (numerically: the bigint, not its text). */
 export interface DeliveryRow {
   readonly event_id: string
   readonly status: string
@@ -63,8 +63,8 @@ export const deliveries = (group: string) =>
   Effect.flatMap(
     SqlClient.SqlClient,
     (sql) =>
-      sql<DeliveryRow>`SELECT event_id::text AS event_id, status, attempts, available_at, last_error
-      FROM sluice.deliveries WHERE consumer_group = ${group} ORDER BY event_id`
+      sql<DeliveryRow>`SELECT d.event_id::text AS event_id, status, attempts, available_at, last_error
+      FROM sluice.deliveries d WHERE consumer_group = ${group} ORDER BY d.event_id`
   )
 
 /** Number of a group's deliveries per status. */
