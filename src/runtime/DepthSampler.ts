@@ -109,13 +109,19 @@ export const make = (
       const connection = yield* sql.reserve
       // Statements run on the reserved session: the lock must be taken, checked and given back there.
       const onSession = Effect.provideService(SqlClient.TransactionConnection, [connection, 0] as const)
-      if (!(yield* onSession(Store.tryLeadership(role)))) return
-      yield* Effect.addFinalizer(() =>
-        Ref.set(leading, false).pipe(
-          Effect.zipRight(onSession(Store.releaseLeadership(role))),
-          Effect.catchAllCause((cause) => Effect.logDebug("depth sampler: could not release the lock", cause))
-        )
+      // Taking the lock and registering its release are one uninterruptible step: an
+      // interruption in between would hand the connection back to the pool still locked.
+      const locked = yield* Effect.acquireRelease(
+        onSession(Store.tryLeadership(role)),
+        (locked) =>
+          locked
+            ? Ref.set(leading, false).pipe(
+              Effect.zipRight(onSession(Store.releaseLeadership(role))),
+              Effect.catchAllCause((cause) => Effect.logDebug("depth sampler: could not release the lock", cause))
+            )
+            : Effect.void
       )
+      if (!locked) return
       yield* Ref.set(leading, true)
       yield* Effect.logInfo("depth sampler: leading")
       yield* Effect.gen(function*() {
