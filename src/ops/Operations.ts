@@ -305,16 +305,21 @@ export const make: Effect.Effect<OperationsService, never, OperationsStore.Opera
       Stream.unwrap(Effect.gen(function*() {
         let cursor = yield* db.head
         const types = options.type === undefined ? null : [options.type]
+        // Reads page after page while they come full, so a burst is not paced by the poll interval.
         const page = Effect.gen(function*() {
-          const rows = yield* store.changes({
-            afterTx: cursor.tx,
-            afterId: cursor.id,
-            limit: defaults.tailPageSize,
-            types
-          })
-          const last = rows.at(-1)
-          if (last !== undefined) cursor = { tx: last.tx, id: last.id }
-          return rows
+          const batch: Array<ChangeRow> = []
+          for (;;) {
+            const rows = yield* store.changes({
+              afterTx: cursor.tx,
+              afterId: cursor.id,
+              limit: defaults.tailPageSize,
+              types
+            })
+            const last = rows.at(-1)
+            if (last !== undefined) cursor = { tx: last.tx, id: last.id }
+            batch.push(...rows)
+            if (rows.length < defaults.tailPageSize || batch.length >= 10 * defaults.tailPageSize) return batch
+          }
         })
         const schedule = Schedule.spaced(options.pollInterval ?? defaults.tailPollInterval)
         return Stream.repeatEffectWithSchedule(page, schedule).pipe(Stream.flattenIterables)

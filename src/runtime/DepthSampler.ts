@@ -19,12 +19,13 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { InvalidConfig, StoreError } from "./Errors.js"
+import { positiveDuration, show } from "./internal/configRules.js"
 import type { RuntimeConfig } from "./RuntimeConfig.js"
 import * as Store from "./Store.js"
 
@@ -81,20 +82,12 @@ export const sampleOnce = Effect.gen(function*() {
 export const checkOptions = (options: Options = {}) =>
   Effect.map(checkInterval(options.interval), (interval): Options => ({ interval }))
 
-const checkInterval = (value: Duration.DurationInput | undefined) => {
-  if (value === undefined) return Effect.succeed(defaults.interval)
-  const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
-  return decoded !== undefined && Duration.isFinite(decoded) && Duration.toMillis(decoded) > 0
-    ? Effect.succeed(decoded)
-    : Effect.fail(
-      new InvalidConfig({
-        subject: "depth sampler",
-        field: "interval",
-        value: String(value),
-        rule: "must be a positive, finite duration"
-      })
-    )
-}
+const checkInterval = (value: Duration.DurationInput | undefined) =>
+  value === undefined ? Effect.succeed(defaults.interval) : Either.match(positiveDuration(value), {
+    onLeft: (rule) =>
+      Effect.fail(new InvalidConfig({ subject: "depth sampler", field: "interval", value: show(value), rule })),
+    onRight: Effect.succeed
+  })
 
 /**
  * Starts the sampler in the current scope: its loop contends for leadership, samples
@@ -116,13 +109,19 @@ export const make = (
       const connection = yield* sql.reserve
       // Statements run on the reserved session: the lock must be taken, checked and given back there.
       const onSession = Effect.provideService(SqlClient.TransactionConnection, [connection, 0] as const)
-      if (!(yield* onSession(Store.tryLeadership(role)))) return
-      yield* Effect.addFinalizer(() =>
-        Ref.set(leading, false).pipe(
-          Effect.zipRight(onSession(Store.releaseLeadership(role))),
-          Effect.catchAllCause((cause) => Effect.logDebug("depth sampler: could not release the lock", cause))
-        )
+      // Taking the lock and registering its release are one uninterruptible step: an
+      // interruption in between would hand the connection back to the pool still locked.
+      const locked = yield* Effect.acquireRelease(
+        onSession(Store.tryLeadership(role)),
+        (locked) =>
+          locked
+            ? Ref.set(leading, false).pipe(
+              Effect.zipRight(onSession(Store.releaseLeadership(role))),
+              Effect.catchAllCause((cause) => Effect.logDebug("depth sampler: could not release the lock", cause))
+            )
+            : Effect.void
       )
+      if (!locked) return
       yield* Ref.set(leading, true)
       yield* Effect.logInfo("depth sampler: leading")
       yield* Effect.gen(function*() {

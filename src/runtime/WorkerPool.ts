@@ -190,7 +190,8 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
 /**
  * The pool's options from configuration: `SLUICE_SHUTDOWN_TIMEOUT`, `SLUICE_REAP_INTERVAL`,
  * `SLUICE_RETENTION`, `SLUICE_PRUNE_INTERVAL` (durations such as `30 seconds`),
- * `SLUICE_NOTIFICATIONS` (`listen` or `poll`) and `SLUICE_LISTEN_URL` (redacted).
+ * `SLUICE_NOTIFICATIONS` (`listen` or `poll`), `SLUICE_LISTEN_URL` (redacted) and
+ * `SLUICE_DEPTH_SAMPLE_INTERVAL` (runs the depth sampler; unset: off).
  */
 export const config: Config.Config<Options> = Config.all({
   shutdownTimeout: durationVariable("SLUICE_SHUTDOWN_TIMEOUT").pipe(
@@ -219,7 +220,7 @@ export const config: Config.Config<Options> = Config.all({
       Config.withDescription("a direct URL for LISTEN when the main one goes through a transaction-mode pooler")
     )
   }),
-  depthSampler: Config.option(Config.duration("SLUICE_DEPTH_SAMPLE_INTERVAL")).pipe(
+  depthSampler: Config.option(durationVariable("SLUICE_DEPTH_SAMPLE_INTERVAL")).pipe(
     Config.map(Option.match({ onNone: () => undefined, onSome: (interval) => ({ interval }) })),
     Config.withDescription("run the leader-elected queue depth sampler at this interval (unset: off)")
   )

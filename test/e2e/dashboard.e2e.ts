@@ -103,7 +103,7 @@ beforeAll(async () => {
   // A fresh profile per run (playwright takes it as `userDataDir`, passed as --user-data-dir).
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
-    viewport: { width: 1920, height: 1080 },
+    viewport: { width: 2400, height: 1100 },
     args: [
       "--headless",
       "--no-sandbox",
@@ -179,7 +179,7 @@ describe("dashboard in Chromium", () => {
     const failures = page.locator(`[data-group="${auditGroup}"] button.failures`)
     await expect.poll(() => failures.innerText(), { timeout: 60_000, interval: 250 }).toBe("1 failed")
     await failures.click()
-    const rows = page.locator("#dead-letter-rows tr")
+    const rows = page.locator("#dead-letter-rows tr[data-event-id]")
     await expect.poll(() => rows.count(), { timeout: 10_000, interval: 100 }).toBe(1)
     const row = rows.first()
     expect(await row.locator(".error-text").innerText()).toContain("checksum mismatch")

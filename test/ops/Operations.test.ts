@@ -1,13 +1,17 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as TestServices from "effect/TestServices"
 import { Operations } from "../../src/ops/Operations.js"
 import * as OperationsLayer from "../../src/ops/Operations.js"
 import * as Event from "../../src/runtime/Event.js"
@@ -309,6 +313,116 @@ describe("Operations", () => {
         assert.strictEqual(row!.attempts, 1)
         assert.strictEqual(yield* Ref.get(attempts), 3)
         assert.deepStrictEqual(yield* ops.failed({}), [])
+      }))
+
+    it.scoped("replay delivers events emitted before the group registered, and again those it already handled", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        // 5 Items before anyone subscribes, one of them keyed "other", and an Other
+        yield* Outbox.emitAll([1, 2, 3, 4].map((n) => new Item({ n })))
+        yield* Outbox.emit(new Item({ n: 5 }), { routingKey: "other" })
+        yield* Outbox.emit(new Other({ n: 6 }))
+        yield* TestClock.adjust("1 hour")
+        yield* Outbox.emit(new Item({ n: 7 }))
+        const seen = yield* Ref.make<ReadonlyArray<number>>([])
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "late",
+            event: Item,
+            routingKey: ["main"],
+            handle: (event) => Ref.update(seen, (list) => [...list, event.n])
+          })
+        ])
+        // registered now: nothing old reaches it on its own
+        assert.deepStrictEqual(yield* Runtime.deliveries("late"), [])
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE sluice.events SET routing_key = 'main' WHERE routing_key IS NULL`
+
+        const ops = yield* Operations
+        const reports: Array<readonly [number, number]> = []
+        const queued = yield* ops.replay(
+          { group: "late", type: "ops.Item", since: new Date(Date.parse("2026-01-01T09:00:00Z")), batchSize: 2 },
+          (done, total) => Effect.sync(() => void reports.push([done, total]))
+        )
+        assert.strictEqual(queued, 5)
+        assert.deepStrictEqual(reports, [[2, 5], [4, 5], [5, 5]])
+        yield* Runtime.waitUntil(
+          "the replayed events delivered",
+          Runtime.deliveries("late"),
+          (rows) => rows.length === 5 && rows.every((row) => row.status === "delivered")
+        )
+        assert.deepStrictEqual([...(yield* Ref.get(seen))].sort(), [1, 2, 3, 4, 7])
+
+        // again, since 10:30: only event 7, already delivered, goes back to pending and is handled again
+        assert.strictEqual(
+          yield* ops.replay({ group: "late", type: "ops.Item", since: new Date(Date.parse("2026-01-01T10:30:00Z")) }),
+          1
+        )
+        yield* Runtime.waitUntil(
+          "event 7 handled twice",
+          Ref.get(seen),
+          (list) => list.filter((n) => n === 7).length === 2
+        )
+        const errors = yield* ops.replay({ group: "nobody", type: "ops.Item", since: new Date(0) }).pipe(Effect.flip)
+        assert.include(errors.message, "no consumer group named nobody")
+        const unsubscribed = yield* ops.replay({ group: "late", type: "ops.Other", since: new Date(0) }).pipe(
+          Effect.flip
+        )
+        assert.include(unsubscribed.message, "late does not subscribe to ops.Other (it takes ops.Item)")
+      }))
+
+    it.effect("prune deletes old settled deliveries with their errors, in batches, reporting progress", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+        yield* register("g")
+        yield* Outbox.emitAll(Array.from({ length: 25 }, (_, n) => new Item({ n })))
+        yield* settleAll("g", "pending", "first try failed")
+        yield* settleAll("g", "delivered", null)
+        yield* Outbox.emit(new Item({ n: 99 }))
+        yield* settleAll("g", "failed", "dead")
+        assert.strictEqual((yield* errorRows).length, 26)
+
+        const ops = yield* Operations
+        const progress: Array<number> = []
+        const record = (deleted: number) => Effect.sync(() => void progress.push(deleted))
+        assert.strictEqual(yield* ops.prune({ olderThanMs: 3_600_000, batchSize: 10 }, record), 0)
+        yield* TestClock.adjust("2 hours")
+        // 25 deliveries and their 25 events, 10 of each per batch
+        assert.strictEqual(yield* ops.prune({ olderThanMs: 3_600_000, batchSize: 10 }, record), 50)
+        assert.deepStrictEqual(progress, [0, 20, 40, 50])
+        // the dead letter stays, with its event and its error
+        assert.deepStrictEqual(yield* Runtime.statusCounts("g"), { failed: 1 })
+        assert.deepStrictEqual((yield* errorRows).map((row) => [row.event_id, row.error]), [["26", "dead"]])
+      }))
+
+    it.scoped("tail follows events committed from now on, of one type, in order", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* Outbox.emit(new Item({ n: -1 }))
+        const ops = yield* Operations
+        const collected = yield* ops.tail({ type: "ops.Item", pollInterval: "20 millis" }).pipe(
+          Stream.take(5),
+          Stream.runCollect,
+          TestServices.provideLive,
+          Effect.fork
+        )
+        // keep emitting until the tail has seen five Items (it starts at the head, whenever that is)
+        const emitter = yield* Effect.gen(function*() {
+          for (let n = 0;; n++) {
+            yield* Outbox.emitAll([new Other({ n }), new Item({ n })])
+            yield* Runtime.liveSleep("10 millis")
+          }
+        }).pipe(Effect.fork)
+        const rows = Chunk.toReadonlyArray(yield* Fiber.join(collected).pipe(Effect.timeout("20 seconds")))
+        yield* Fiber.interrupt(emitter)
+        assert.isTrue(rows.every((row) => row.type === "ops.Item"))
+        const numbers = rows.map((row) => (row.payload as { n: number }).n)
+        assert.isTrue(numbers[0]! >= 0, `the Item emitted before the tail started is not in it: ${numbers}`)
+        assert.deepStrictEqual(numbers, [0, 1, 2, 3, 4].map((i) => numbers[0]! + i))
+        const ids = rows.map((row) => Number(row.id))
+        assert.deepStrictEqual(ids, [...ids].sort((a, b) => a - b))
       }))
   })
 })

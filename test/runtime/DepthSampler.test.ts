@@ -169,6 +169,8 @@ describe("DepthSampler", () => {
         assert.strictEqual((yield* read({})).depthSampler, undefined)
         const on = yield* read({ SLUICE_DEPTH_SAMPLE_INTERVAL: "30 seconds" })
         assert.deepStrictEqual(on.depthSampler, { interval: Duration.seconds(30) })
+        const negative = yield* Effect.flip(read({ SLUICE_DEPTH_SAMPLE_INTERVAL: "-5 seconds" }))
+        assert.include(String(negative), "SLUICE_DEPTH_SAMPLE_INTERVAL")
       }))
   })
 })
