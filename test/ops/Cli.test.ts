@@ -258,6 +258,32 @@ describe("sluice (command line)", () => {
     }), 120_000)
 
   live(
+    "status --watch --json prints a snapshot every 2 seconds until SIGINT, then exits 0",
+    () =>
+      Effect.gen(function*() {
+        yield* fixture
+        const { url } = yield* TestDatabase.TestDatabase
+        const watch = yield* Child.spawnScript(script, ["status", "--watch", "--json"], {
+          DATABASE_URL: url,
+          SLUICE_SCHEMA: "sluice"
+        })
+        const first = (yield* watch.next(Duration.seconds(30))) as ReadonlyArray<{ group: string; failed: number }>
+        assert.deepStrictEqual(first.map((g) => [g.group, g.failed]), [["index", 3], ["mail", 0]])
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE sluice.deliveries SET status = 'skipped' WHERE consumer_group = 'index' AND event_id = 1`
+        // a later snapshot shows the change (the next one, unless it was taken before the update)
+        let later: ReadonlyArray<{ group: string; failed: number }> = first
+        for (let i = 0; i < 3 && later[0]?.failed !== 2; i++) {
+          later = (yield* watch.next(Duration.seconds(30))) as ReadonlyArray<{ group: string; failed: number }>
+        }
+        assert.deepStrictEqual(later.map((g) => [g.group, g.failed]), [["index", 2], ["mail", 0]])
+        yield* watch.kill("SIGINT")
+        assert.strictEqual(yield* watch.exited(Duration.seconds(20)), 0, watch.stderr())
+      }),
+    60_000
+  )
+
+  live(
     "migrate applies the schema once; events tail --json follows new events until SIGINT",
     () =>
       Effect.gen(function*() {
