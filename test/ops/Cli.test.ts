@@ -9,6 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import * as Event from "../../src/runtime/Event.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
 import { Store } from "../../src/runtime/Store.js"
@@ -28,6 +30,41 @@ const sluice = (args: ReadonlyArray<string>, env: Readonly<Record<string, string
     exec(process.execPath, ["--import", "tsx", script, ...args], {
       env: { DATABASE_URL: url, SLUICE_SCHEMA: "sluice", NO_COLOR: "1", ...env },
       timeoutMillis: 60_000
+    }))
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+
+/**
+ * Runs `sluice ...args` on a pseudo-terminal (util-linux `script`), as a person at a
+ * terminal would, and types `answer` once the confirmation prompt shows.
+ */
+const atTerminal = (args: ReadonlyArray<string>, answer: string) =>
+  Effect.flatMap(TestDatabase.TestDatabase, ({ url }) =>
+    Effect.async<Output>((resume) => {
+      const command = [process.execPath, "--import", "tsx", script, ...args].join(" ")
+      const child = spawn("script", ["-qec", command, "/dev/null"], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: url, SLUICE_SCHEMA: "sluice" },
+        stdio: "pipe"
+      })
+      let stdout = ""
+      let answered = false
+      child.stdout.on("data", (chunk) => {
+        stdout += chunk
+        if (!answered && stdout.includes("(y/N)")) {
+          answered = true
+          child.stdin.write(answer)
+        }
+      })
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+      child.on("close", (code, signal) => {
+        clearTimeout(timer)
+        resume(Effect.succeed({ code, signal, stdout, stderr: "" }))
+      })
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        child.kill("SIGKILL")
+      })
     }))
 
 const describeRun = (args: ReadonlyArray<string>, output: Output) =>
@@ -159,6 +196,25 @@ describe("sluice (command line)", () => {
           (SELECT max(attempts) FROM sluice.deliveries WHERE status = 'pending')::int AS attempts,
           (SELECT count(*) FROM sluice.delivery_errors)::int AS errors`
         assert.deepStrictEqual(pending, { attempts: 0, errors: 6 })
+      }),
+    60_000
+  )
+
+  live(
+    "at a terminal, retry and skip ask first: no leaves the dead letter, yes goes ahead",
+    () =>
+      Effect.gen(function*() {
+        yield* fixture
+        const declined = yield* atTerminal(["retry", "1"], "n")
+        assert.strictEqual(declined.code, 0, describeRun(["retry", "1"], declined))
+        assert.include(declined.stdout, "retry 1 dead letter: 1 (index)?")
+        assert.include(declined.stdout, "retry: cancelled")
+        assert.deepStrictEqual(yield* statuses("index"), ["1:failed", "2:failed", "3:failed"])
+        const accepted = yield* atTerminal(["skip", "--group", "index", "2", "3"], "y")
+        assert.strictEqual(accepted.code, 0, describeRun(["skip", "2", "3"], accepted))
+        assert.include(accepted.stdout, "skip 2 dead letters: 2 (index), 3 (index)?")
+        assert.include(accepted.stdout, "skip: skipped 2 dead letters")
+        assert.deepStrictEqual(yield* statuses("index"), ["1:failed", "2:skipped", "3:skipped"])
       }),
     60_000
   )
