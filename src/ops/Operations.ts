@@ -127,8 +127,10 @@ export interface OperationsService {
     onProgress?: (deleted: number) => Effect.Effect<void>
   ) => Effect.Effect<number, StoreError>
   /**
-   * New events from now on, in commit-safe order (the changefeed), optionally of one
-   * type, polling every `pollInterval` (default 500 ms).
+   * Events committed from now on, in commit-safe order (the changefeed), optionally of
+   * one type, polling every `pollInterval` (default 500 ms). Starts at the changefeed's
+   * horizon and drops what had committed before the start, so it neither misses an event
+   * committed later nor shows one committed earlier.
    */
   readonly tail: (options: {
     readonly type?: string | undefined
@@ -167,6 +169,21 @@ const toDeadLetter = (row: OperationsStore.DeadLetterRow): DeadLetter => ({
   failedAt: row.failed_at,
   createdAt: row.created_at
 })
+
+/**
+ * Whether a transaction id had committed in a snapshot (`xmin:xmax:xip,…`, as
+ * `pg_current_snapshot()::text` prints it): below `xmin`, or below `xmax` and not running.
+ */
+export const committedBefore = (snapshot: string) => {
+  const [xmin = "0", xmax = "0", running = ""] = snapshot.split(":")
+  const min = BigInt(xmin)
+  const max = BigInt(xmax)
+  const inProgress = new Set(running === "" ? [] : running.split(",").map((xid) => BigInt(xid)))
+  return (tx: string): boolean => {
+    const xid = BigInt(tx)
+    return xid < min || (xid < max && !inProgress.has(xid))
+  }
+}
 
 /** Builds the service on the runtime's store. */
 export const make: Effect.Effect<OperationsService, never, OperationsStore.OperationsStore | Store> = Effect.gen(
@@ -303,7 +320,9 @@ export const make: Effect.Effect<OperationsService, never, OperationsStore.Opera
 
     const tail: OperationsService["tail"] = (options) =>
       Stream.unwrap(Effect.gen(function*() {
-        let cursor = yield* db.head
+        const start = yield* db.head
+        let cursor = { tx: start.tx, id: start.id }
+        const before = committedBefore(start.snapshot)
         const types = options.type === undefined ? null : [options.type]
         // Reads page after page while they come full, so a burst is not paced by the poll interval.
         const page = Effect.gen(function*() {
@@ -317,7 +336,7 @@ export const make: Effect.Effect<OperationsService, never, OperationsStore.Opera
             })
             const last = rows.at(-1)
             if (last !== undefined) cursor = { tx: last.tx, id: last.id }
-            batch.push(...rows)
+            for (const row of rows) if (!before(row.tx)) batch.push(row)
             if (rows.length < defaults.tailPageSize || batch.length >= 10 * defaults.tailPageSize) return batch
           }
         })

@@ -129,8 +129,12 @@ export interface OperationsStoreService {
     readonly limit: number
     readonly now: Date
   }) => Effect.Effect<{ readonly lastId: string | null; readonly scanned: number; readonly queued: number }, StoreError>
-  /** The changefeed's cursor at the newest event every reader can already see (`0/0` when none). */
-  readonly head: Effect.Effect<{ readonly tx: string; readonly id: string }, StoreError>
+  /**
+   * Where a tail starts: the changefeed's cursor at the newest event every reader can
+   * already see (`0/0` when none), and the current snapshot (`xmin:xmax:xip,…`), which
+   * tells the events committed before now from those committed after.
+   */
+  readonly head: Effect.Effect<{ readonly tx: string; readonly id: string; readonly snapshot: string }, StoreError>
 }
 
 /** The operations tools' SQL, bound to the runtime's schema. */
@@ -313,12 +317,14 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
         Effect.mapError(fail("replay"))
       )
 
-    const head: OperationsStoreService["head"] = sql<{ tx: string; id: string }>`
-      SELECT tx::text AS tx, id::text AS id FROM ${events}
-      WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY tx DESC, id DESC
-      LIMIT 1`.pipe(
-      Effect.map((rows) => rows[0] ?? { tx: "0", id: "0" }),
+    const head: OperationsStoreService["head"] = sql<{ tx: string | null; id: string | null; snapshot: string }>`
+      SELECT h.tx, h.id, pg_current_snapshot()::text AS snapshot
+      FROM (SELECT 1) one LEFT JOIN LATERAL (
+        SELECT tx::text AS tx, id::text AS id FROM ${events}
+        WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY tx DESC, id DESC
+        LIMIT 1) h ON true`.pipe(
+      Effect.map((rows) => ({ tx: rows[0]?.tx ?? "0", id: rows[0]?.id ?? "0", snapshot: rows[0]!.snapshot })),
       Effect.mapError(fail("head"))
     )
 

@@ -2,6 +2,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -408,7 +409,7 @@ describe("Operations", () => {
           TestServices.provideLive,
           Effect.fork
         )
-        // keep emitting until the tail has seen five Items (it starts at the head, whenever that is)
+        // keep emitting until the tail has seen five Items (it starts whenever the fork runs)
         const emitter = yield* Effect.gen(function*() {
           for (let n = 0;; n++) {
             yield* Outbox.emitAll([new Other({ n }), new Item({ n })])
@@ -419,10 +420,34 @@ describe("Operations", () => {
         yield* Fiber.interrupt(emitter)
         assert.isTrue(rows.every((row) => row.type === "ops.Item"))
         const numbers = rows.map((row) => (row.payload as { n: number }).n)
-        assert.isTrue(numbers[0]! >= 0, `the Item emitted before the tail started is not in it: ${numbers}`)
+        assert.isTrue(numbers[0]! >= 0, `the Item committed before the tail started is not in it: ${numbers}`)
         assert.deepStrictEqual(numbers, [0, 1, 2, 3, 4].map((i) => numbers[0]! + i))
         const ids = rows.map((row) => Number(row.id))
         assert.deepStrictEqual(ids, [...ids].sort((a, b) => a - b))
+      }))
+
+    it.effect("committedBefore tells a snapshot's committed transactions from those still running", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const sql = yield* SqlClient.SqlClient
+        yield* Outbox.emit(new Item({ n: 1 }))
+        const emitted = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const open = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* Outbox.emit(new Item({ n: 2 }))
+          yield* Deferred.succeed(emitted, undefined)
+          yield* Deferred.await(release)
+        })).pipe(Effect.fork)
+        yield* Deferred.await(emitted)
+        const [current] = yield* sql<{ snapshot: string }>`SELECT pg_current_snapshot()::text AS snapshot`
+        const snapshot = current!.snapshot
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(open)
+        yield* Outbox.emit(new Item({ n: 3 }))
+        const rows = yield* sql<{ n: number; tx: string }>`
+          SELECT (payload->>'n')::int AS n, tx::text AS tx FROM sluice.events ORDER BY id`
+        const before = OperationsLayer.committedBefore(snapshot)
+        assert.deepStrictEqual(rows.map((row) => [row.n, before(row.tx)]), [[1, true], [2, false], [3, false]])
       }))
   })
 })
