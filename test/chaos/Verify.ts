@@ -11,6 +11,7 @@
  *   attributed to the faults around them.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Faults from "./Faults.js"
 import * as Scenario from "./Scenario.js"
@@ -70,9 +71,11 @@ const show = (counts: Map<string, number>) =>
 /**
  * Which fault explains an external effect whose attempt did not commit. Only faults that can
  * cost a worker its transaction or its lease count: one aimed at its process (kill, terminate,
- * stop, its connections terminated) or a database restart, from a second before the fault to
- * the lease length after it.
+ * stop, its connections terminated) or a database restart, from the longest an attempt takes
+ * (a hang, plus a second) before the fault to the lease length after it.
  */
+const before = Duration.toMillis(Scenario.hangFor) + 1_000
+
 const attribute = (
   line: Scenario.ExternalLine,
   committedToken: string | undefined,
@@ -81,7 +84,7 @@ const attribute = (
   reaped: ReadonlySet<string>
 ): string => {
   if (line.token === committedToken) return "batch re-run after a neighbour failed"
-  const around = (fault: Injected) => line.at >= fault.start - 1_000 && line.at <= fault.end + leaseMs
+  const around = (fault: Injected) => line.at >= fault.start - before && line.at <= fault.end + leaseMs
   const targeted = faults.find((fault) => fault.pid === line.pid && fault.slot >= 0 && around(fault))
   if (targeted !== undefined) return targeted.kind
   if (faults.some((fault) => fault.kind === "db-restart" && around(fault))) return "db-restart"
