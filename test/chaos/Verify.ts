@@ -238,6 +238,20 @@ export const verify = (options: {
              count(*) FILTER (WHERE old_status = 'claimed' AND new_status = 'pending'
                AND last_error NOT LIKE 'lease expired%')::int AS retried
       FROM ${sql(Scenario.tables.transitions)}`
+    // How old a lease already is when its claim statement runs: the claim's "now" is taken
+    // before the statement waits for a connection and the server.
+    const [claimAge] = yield* sql<
+      { readonly p50: number; readonly p99: number; readonly max: number; readonly over: number }
+    >`
+      WITH ages AS (
+        SELECT extract(epoch FROM at - claimed_at) * 1000 AS ms FROM ${sql(Scenario.tables.transitions)}
+        WHERE new_status = 'claimed' AND claimed_at IS NOT NULL
+      )
+      SELECT coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), 0)::float8 AS p50,
+             coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), 0)::float8 AS p99,
+             coalesce(max(ms), 0)::float8 AS max,
+             count(*) FILTER (WHERE ms > ${Duration.toMillis(Scenario.timings.claimTimeout) / 3})::int AS over
+      FROM ages`
     const fenced = new Set(
       options.external.filter((line) => line.kind === "done" && reaped.has(line.token)).map((line) => line.token)
     )
@@ -271,6 +285,11 @@ export const verify = (options: {
         moves!.reaped
       } expired leases reaped, ${moves!.released} released on shutdown; ${fenced.size} leases finished their ` +
         `work after being reaped (their acknowledgement was refused by the token fence or their process died)`
+    )
+    lines.push(
+      `  lease age at claim     p50 ${claimAge!.p50.toFixed(1)} ms, p99 ${claimAge!.p99.toFixed(1)} ms, max ${
+        claimAge!.max.toFixed(0)
+      } ms; ${claimAge!.over} claims already older than a heartbeat interval when they ran`
     )
     lines.push(`  faults injected        ${show(injected)}`)
     lines.push(`  handler failures       ${show(handlerFaults)}`)
