@@ -99,7 +99,7 @@ export const tables = {
 /**
  * Creates the chaos schema: the in-transaction effect table the handlers write, the worker
  * start-up table, and an audit trigger on the runtime's deliveries recording every status
- * change with the claim token it replaced and the writing transaction.
+ * change with the claim token it replaced, the lease's `claimed_at` and the writing transaction.
  */
 export const install = (runtimeSchema: string) =>
   Effect.gen(function*() {
@@ -125,6 +125,7 @@ export const install = (runtimeSchema: string) =>
       new_token      uuid,
       attempts       int    NOT NULL,
       last_error     text,
+      claimed_at     timestamptz,
       xid            xid8   NOT NULL DEFAULT pg_current_xact_id(),
       at             timestamptz NOT NULL DEFAULT clock_timestamp()
     )`
@@ -133,10 +134,11 @@ export const install = (runtimeSchema: string) =>
       BEGIN
         IF NEW.status IS DISTINCT FROM OLD.status THEN
           INSERT INTO chaos.transitions
-            (consumer_group, event_id, old_status, new_status, old_token, new_token, attempts, last_error)
+            (consumer_group, event_id, old_status, new_status, old_token, new_token, attempts, last_error,
+             claimed_at)
           VALUES
             (NEW.consumer_group, NEW.event_id, OLD.status, NEW.status, OLD.claim_token, NEW.claim_token,
-             NEW.attempts, NEW.last_error);
+             NEW.attempts, NEW.last_error, NEW.claimed_at);
         END IF;
         RETURN NEW;
       END $$`)

@@ -11,6 +11,7 @@
  *   attributed to the faults around them.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Faults from "./Faults.js"
 import * as Scenario from "./Scenario.js"
@@ -70,9 +71,11 @@ const show = (counts: Map<string, number>) =>
 /**
  * Which fault explains an external effect whose attempt did not commit. Only faults that can
  * cost a worker its transaction or its lease count: one aimed at its process (kill, terminate,
- * stop, its connections terminated) or a database restart, from a second before the fault to
- * the lease length after it.
+ * stop, its connections terminated) or a database restart, from the longest an attempt takes
+ * (a hang, plus a second) before the fault to the lease length after it.
  */
+const before = Duration.toMillis(Scenario.hangFor) + 1_000
+
 const attribute = (
   line: Scenario.ExternalLine,
   committedToken: string | undefined,
@@ -81,7 +84,7 @@ const attribute = (
   reaped: ReadonlySet<string>
 ): string => {
   if (line.token === committedToken) return "batch re-run after a neighbour failed"
-  const around = (fault: Injected) => line.at >= fault.start - 1_000 && line.at <= fault.end + leaseMs
+  const around = (fault: Injected) => line.at >= fault.start - before && line.at <= fault.end + leaseMs
   const targeted = faults.find((fault) => fault.pid === line.pid && fault.slot >= 0 && around(fault))
   if (targeted !== undefined) return targeted.kind
   if (faults.some((fault) => fault.kind === "db-restart" && around(fault))) return "db-restart"
@@ -235,6 +238,20 @@ export const verify = (options: {
              count(*) FILTER (WHERE old_status = 'claimed' AND new_status = 'pending'
                AND last_error NOT LIKE 'lease expired%')::int AS retried
       FROM ${sql(Scenario.tables.transitions)}`
+    // How old a lease already is when its claim statement runs: the claim's "now" is taken
+    // before the statement waits for a connection and the server.
+    const [claimAge] = yield* sql<
+      { readonly p50: number; readonly p99: number; readonly max: number; readonly over: number }
+    >`
+      WITH ages AS (
+        SELECT extract(epoch FROM at - claimed_at) * 1000 AS ms FROM ${sql(Scenario.tables.transitions)}
+        WHERE new_status = 'claimed' AND claimed_at IS NOT NULL
+      )
+      SELECT coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), 0)::float8 AS p50,
+             coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), 0)::float8 AS p99,
+             coalesce(max(ms), 0)::float8 AS max,
+             count(*) FILTER (WHERE ms > ${Duration.toMillis(Scenario.timings.claimTimeout) / 3})::int AS over
+      FROM ages`
     const fenced = new Set(
       options.external.filter((line) => line.kind === "done" && reaped.has(line.token)).map((line) => line.token)
     )
@@ -268,6 +285,11 @@ export const verify = (options: {
         moves!.reaped
       } expired leases reaped, ${moves!.released} released on shutdown; ${fenced.size} leases finished their ` +
         `work after being reaped (their acknowledgement was refused by the token fence or their process died)`
+    )
+    lines.push(
+      `  lease age at claim     p50 ${claimAge!.p50.toFixed(1)} ms, p99 ${claimAge!.p99.toFixed(1)} ms, max ${
+        claimAge!.max.toFixed(0)
+      } ms; ${claimAge!.over} claims already older than a heartbeat interval when they ran`
     )
     lines.push(`  faults injected        ${show(injected)}`)
     lines.push(`  handler failures       ${show(handlerFaults)}`)
