@@ -279,6 +279,12 @@ const guard = (settings: Settings) => {
     Effect.timeoutFail(selfInterruptIsFailure(Effect.suspend(run)), { duration: timeout, onTimeout })
 }
 
+/**
+ * Bound on a subscription's type name and routing key: together with the group name they
+ * form one btree index row, which PostgreSQL caps at about 2,700 bytes.
+ */
+const maxIdentifierLength = 200
+
 const resolve = <A, I>(
   options: CommonOptions<A, I> & { readonly handle?: unknown; readonly handleBatch?: unknown }
 ): readonly [Settings, Option.Option<InvalidConfig>] => {
@@ -305,12 +311,21 @@ const resolve = <A, I>(
     return decoded
   }
 
-  if (typeof options.name !== "string" || options.name.length === 0 || options.name.length > 200) {
-    invalid("name", options.name, "must be a non-empty string of at most 200 characters")
+  if (
+    typeof options.name !== "string" || options.name.length === 0 || options.name.length > maxIdentifierLength ||
+    options.name.includes("\0")
+  ) {
+    invalid(
+      "name",
+      options.name,
+      `must be a non-empty string of at most ${maxIdentifierLength} characters, without NUL`
+    )
   }
   const eventType = typeof options.event?._tag === "string" ? options.event._tag : ""
   if (eventType.length === 0) {
     invalid("event", options.event, "must be an event class (Event.Class) with a stable type name")
+  } else if (eventType.length > maxIdentifierLength || eventType.includes("\0")) {
+    invalid("event", eventType, `its type name must be at most ${maxIdentifierLength} characters, without NUL`)
   }
   const keys = options.routingKey === undefined
     ? null
@@ -319,6 +334,8 @@ const resolve = <A, I>(
     : [...options.routingKey]
   if (keys !== null && (keys.length === 0 || keys.some((key) => typeof key !== "string" || key.length === 0))) {
     invalid("routingKey", options.routingKey, "must be a non-empty string or a non-empty list of them")
+  } else if (keys !== null && keys.some((key) => key.length > maxIdentifierLength || key.includes("\0"))) {
+    invalid("routingKey", options.routingKey, `each key must be at most ${maxIdentifierLength} characters, without NUL`)
   }
   const claimTimeout = duration("claimTimeout", options.claimTimeout, defaults.claimTimeout)
   const heartbeatInterval = duration(

@@ -23,6 +23,8 @@ import * as Runtime from "../support/Runtime.js"
 
 class Ping extends Event.Class<Ping>()("test.Ping", { n: Schema.Number }) {}
 
+class LongType extends Event.Class<LongType>()("t".repeat(201), { n: Schema.Number }) {}
+
 const base = { name: "pings", event: Ping, handle: () => Effect.void }
 
 /** What a row expects of an `InvalidConfig`: field and value exactly, the rule's text in part. */
@@ -66,6 +68,13 @@ const handlerRows: ReadonlyArray<readonly [Record<string, unknown>, Expected]> =
   }],
   [{ routingKey: "" }, { field: "routingKey", value: "\"\"", rule: "non-empty string" }],
   [{ routingKey: ["a", ""] }, { field: "routingKey", value: "[\"a\",\"\"]", rule: "non-empty list" }],
+  [{ name: "a\u0000b" }, { field: "name", value: "\"a\\u0000b\"", rule: "without NUL" }],
+  [{ routingKey: "k".repeat(201) }, {
+    field: "routingKey",
+    value: JSON.stringify("k".repeat(201)),
+    rule: "at most 200"
+  }],
+  [{ event: LongType }, { field: "event", value: JSON.stringify(LongType._tag), rule: "at most 200 characters" }],
   [{ batchSize: 10_001 }, { field: "batchSize", value: "10001", rule: "from 1 to 10000" }],
   [{ batchSize: Number.NaN }, { field: "batchSize", value: "NaN", rule: "an integer" }],
   [{ maxAttempts: 0 }, { field: "maxAttempts", value: "0", rule: "from 1 to 1000000" }],
