@@ -17,18 +17,16 @@ const folders = ["bench", "src/runtime"]
 /** Where the transpiled files go. */
 export const buildDir = (root: string): string => nodePath.join(root, "node_modules", ".cache", "sluice-bench")
 
-/** Writes `<outDir>/bench/*.js`, `<outDir>/src/runtime/*.js` and `<outDir>/migrations`; returns the number of files. */
+/** Writes `<outDir>/bench/**.js`, `<outDir>/src/runtime/**.js` and `<outDir>/migrations`; returns the number of files. */
 export const build = async (root: string, outDir: string): Promise<number> => {
   let count = 0
   await fsp.rm(outDir, { recursive: true, force: true })
   for (const folder of folders) {
-    const target = nodePath.join(outDir, folder)
-    await fsp.mkdir(target, { recursive: true })
-    for (const name of await fsp.readdir(nodePath.join(root, folder))) {
-      if (!name.endsWith(".ts") || name.endsWith(".d.ts")) continue
-      const source = await fsp.readFile(nodePath.join(root, folder, name), "utf8")
+    for (const file of await fsp.readdir(nodePath.join(root, folder), { recursive: true })) {
+      if (!file.endsWith(".ts") || file.endsWith(".d.ts")) continue
+      const source = await fsp.readFile(nodePath.join(root, folder, file), "utf8")
       const { outputText } = ts.transpileModule(source, {
-        fileName: name,
+        fileName: nodePath.basename(file),
         compilerOptions: {
           target: ts.ScriptTarget.ES2022,
           module: ts.ModuleKind.ESNext,
@@ -36,7 +34,9 @@ export const build = async (root: string, outDir: string): Promise<number> => {
           sourceMap: false
         }
       })
-      await fsp.writeFile(nodePath.join(target, name.replace(/\.ts$/, ".js")), outputText)
+      const target = nodePath.join(outDir, folder, file.replace(/\.ts$/, ".js"))
+      await fsp.mkdir(nodePath.dirname(target), { recursive: true })
+      await fsp.writeFile(target, outputText)
       count++
     }
   }
