@@ -86,7 +86,10 @@ export const make = (
     if ((options.mode ?? "listen") === "listen") {
       const client = yield* PgClient.PgClient
       const { channel } = yield* RuntimeConfig
-      const config = { ...connectionConfig(client, options), application_name: "sluice-listen" }
+      const config = {
+        ...connectionConfig(client, options),
+        application_name: `${client.config.applicationName ?? "sluice"}-listen`
+      }
       const session = (listening: Effect.Effect<void>) =>
         Effect.scoped(Effect.gen(function*() {
           const connection = yield* Effect.acquireRelease(

@@ -193,7 +193,7 @@ const run = (options: Options.Options) =>
           }
           case "terminate-listen": {
             const fault = record(-1, undefined)
-            fault.note = `${yield* terminate("application_name = 'sluice-listen'")} LISTEN connections`
+            fault.note = `${yield* terminate("application_name LIKE 'chaos-w%-listen'")} LISTEN connections`
             fault.end = Date.now()
             return
           }
