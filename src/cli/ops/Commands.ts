@@ -212,15 +212,18 @@ const describeSelection = (selection: Selection) =>
     ...(selection.since === undefined ? [] : [`failed since ${selection.since.toISOString()}`])
   ].join(", ")
 
+/** What `retry` and `skip` were asked to do. */
+interface BulkOptions {
+  readonly ids: ReadonlyArray<string>
+  readonly group: string | undefined
+  readonly type: string | undefined
+  readonly since: Date | undefined
+  readonly yes: boolean
+}
+
 const bulk = (
   verb: "retry" | "skip",
-  options: {
-    readonly ids: ReadonlyArray<string>
-    readonly group: string | undefined
-    readonly type: string | undefined
-    readonly since: Date | undefined
-    readonly yes: boolean
-  }
+  options: BulkOptions
 ) =>
   Effect.gen(function*() {
     if (options.ids.length > 0 && (options.type !== undefined || options.since !== undefined)) {
@@ -234,13 +237,7 @@ const bulk = (
 
 const bulkChecked = (
   verb: "retry" | "skip",
-  options: {
-    readonly ids: ReadonlyArray<string>
-    readonly group: string | undefined
-    readonly type: string | undefined
-    readonly since: Date | undefined
-    readonly yes: boolean
-  }
+  options: BulkOptions
 ) =>
   Effect.gen(function*() {
     const ops = yield* Operations
