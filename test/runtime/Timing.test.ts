@@ -175,13 +175,14 @@ describe("Timing", () => {
           Handler.make({
             name: "polled",
             event: Ping,
-            pollInterval: "5 seconds",
+            // Not 5 s: the reaper sleeps 5 s too, and the idle loop is found by its sleep.
+            pollInterval: "7 seconds",
             handle: () => Deferred.succeed(handled, undefined)
           })
         ], { notifications: { mode: "poll" } })
-        yield* Runtime.waitForIdleLoop("5 seconds")
+        yield* Runtime.waitForIdleLoop("7 seconds")
         yield* Outbox.emit(new Ping({ n: 1 }))
-        yield* TestClock.adjust("4999 millis")
+        yield* TestClock.adjust("6999 millis")
         yield* Runtime.liveSleep("200 millis")
         assert.isFalse(yield* Deferred.isDone(handled), "handled before the poll interval")
         yield* TestClock.adjust("1 millis")
