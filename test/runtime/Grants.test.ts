@@ -139,8 +139,15 @@ describe("Grants", () => {
             Effect.sync(() => shipped.length),
             (n) => n === 3
           )
-
           const store = yield* Store
+          // A batch handled without SQL is acknowledged by its loop's next claim, just after.
+          yield* Runtime.waitUntil(
+            "the chain acknowledged",
+            Effect.map(store.counts, (rows) => rows.map((row) => [row.consumer_group, row.status, row.count])),
+            (rows) =>
+              JSON.stringify(rows) === JSON.stringify([["orders", "delivered", 3], ["shipping", "delivered", 3]])
+          )
+
           // A lease left behind by a dead worker, taken back by the reaper.
           yield* Outbox.emit(new Order({ n: 4 }), { deliverAfter: "2 hours" })
           const now = Date.UTC(2026, 0, 1)
