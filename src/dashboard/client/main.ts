@@ -5,59 +5,18 @@
  * Skip, and search over the archive's indexes. Plain DOM, no framework; bundled by
  * esbuild when the server starts (see `../Dashboard.ts`).
  */
+import type * as Api from "../../http/Api.js"
 import { sparklinePoints } from "./sparkline.js"
 
-interface GroupLive {
-  readonly group: string
-  readonly pending: number
-  readonly due: number
-  readonly claimed: number
-  readonly failed: number
-  readonly skipped: number
-  readonly deliveredLastHour: number
-  readonly oldestPendingAgeMs: number | null
-  readonly throughputPerMinute: number
-  readonly p95LatencyMs: number | null
-  readonly settledPerBucket: ReadonlyArray<number>
-}
-interface GroupsLive {
-  readonly at: string
-  readonly bucketSeconds: number
-  readonly windowSeconds: number
-  readonly groups: ReadonlyArray<GroupLive>
-}
-interface TopologyNode {
-  readonly id: string
-  readonly kind: "type" | "group"
-  readonly name: string
-  readonly column: number
-}
-interface Topology {
-  readonly nodes: ReadonlyArray<TopologyNode>
-  readonly edges: ReadonlyArray<{ readonly from: string; readonly to: string; readonly routingKey: string | null }>
-}
-interface DeadLetter {
-  readonly eventId: string
-  readonly group: string
-  readonly type: string
-  readonly routingKey: string | null
-  readonly attempts: number
-  readonly lastError: string | null
-  readonly failedAt: string
-}
-interface DeadLetterDetail extends DeadLetter {
-  readonly payload: unknown
-  readonly metadata: Record<string, unknown>
-  readonly errors: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly at: string }>
-}
-interface IndexInfo {
-  readonly name: string
-  readonly kind: string
-}
-interface SearchResults {
-  readonly total: number
-  readonly results: ReadonlyArray<{ readonly srn: string; readonly score: number; readonly title: string }>
-}
+// The JSON the server sends: the encoded side of the API's own schemas (types only; the
+// bundle imports nothing from the server).
+type GroupsLive = typeof Api.GroupsLive.Encoded
+type Topology = typeof Api.TopologyView.Encoded
+type TopologyNode = Topology["nodes"][number]
+type DeadLetter = typeof Api.DeadLetterView.Encoded
+type DeadLetterDetail = typeof Api.DeadLetterDetailView.Encoded
+type IndexInfo = typeof Api.IndexInfo.Encoded
+type SearchResults = typeof Api.SearchResults.Encoded
 
 const groupsInterval = 2_000
 const topologyInterval = 3_000
