@@ -20,13 +20,14 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { InvalidConfig } from "./Errors.js"
 import * as Event from "./Event.js"
+import { positiveDuration, show } from "./internal/configRules.js"
 
 /** Fail a delivery with this to dead-letter it at once, without retries. */
 export class Permanent extends Schema.TaggedError<Permanent>()("sluice/Permanent", {
@@ -303,12 +304,10 @@ const resolve = <A, I>(
   }
   const duration = (field: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
     if (value === undefined) return fallback
-    const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
-    if (decoded === undefined || !Duration.isFinite(decoded) || Duration.toMillis(decoded) <= 0) {
-      invalid(field, value, "must be a positive, finite duration")
+    return Either.getOrElse(positiveDuration(value), (rule) => {
+      invalid(field, value, rule)
       return fallback
-    }
-    return decoded
+    })
   }
 
   if (
@@ -381,19 +380,6 @@ const resolve = <A, I>(
     timeout: options.timeout === undefined ? undefined : duration("timeout", options.timeout, Duration.infinity)
   }
   return [settings, Option.fromNullable(problems[0])]
-}
-
-const show = (value: unknown): string => {
-  if (typeof value === "string") return JSON.stringify(value)
-  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) {
-    return String(value)
-  }
-  if (typeof value === "function") return "a function"
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
 }
 
 /** The stable id of a delivery: its consumer group and event id. */
