@@ -3,6 +3,7 @@
  * `ServerStarted` event, progress lines while it works, and a summary once everything
  * is drained. Shared by `npm start` (keeps serving) and `npm run demo` (exits).
  */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -10,11 +11,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import * as Archive from "../archive/Archive.js"
 import type { Settings } from "../archive/ArchiveConfig.js"
 import { ServerStarted } from "../archive/Events.js"
-import { Outbox, WorkerPool } from "../runtime/index.js"
+import { Database, Outbox, Sluice, WorkerPool } from "../runtime/index.js"
 import * as Progress from "./Progress.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -118,3 +120,10 @@ export const withConfiguredLogLevel = <A, E, R>(effect: Effect.Effect<A, E, R>) 
 
 /** Runs an entry point with OpenTelemetry export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see `Telemetry.ts`). */
 export const withTelemetry = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, Telemetry.layerConfig)
+
+/** The runtime of the app's entry points: `DATABASE_URL` (or the embedded server) and `SLUICE_*` from configuration. */
+const runtime = Sluice.layerConfig.pipe(Layer.provideMerge(Database.layerConfig))
+
+/** Runs an entry point of the app on `runtime`, with telemetry and the configured log level. */
+export const runMain = <E>(program: Effect.Effect<void, E, Scope.Scope | Layer.Layer.Success<typeof runtime>>) =>
+  program.pipe(Effect.scoped, Effect.provide(runtime), withTelemetry, withConfiguredLogLevel, NodeRuntime.runMain)

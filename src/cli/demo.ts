@@ -7,13 +7,10 @@
  *
  * A second run on the same data folder ingests nothing new: `published 0 records`.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Archive from "../archive/Archive.js"
 import * as ArchiveConfig from "../archive/ArchiveConfig.js"
-import { Database, Sluice } from "../runtime/index.js"
 import * as Run from "./Run.js"
 
 const countOf = (summary: Run.Summary, kind: "vector" | "keyword", settings: ArchiveConfig.Settings) =>
@@ -37,12 +34,4 @@ const program = Effect.gen(function*() {
   )
 })
 
-const Runtime = Sluice.layerConfig.pipe(Layer.provideMerge(Database.layerConfig))
-
-program.pipe(
-  Effect.scoped,
-  Effect.provide(Runtime),
-  Run.withTelemetry,
-  Run.withConfiguredLogLevel,
-  NodeRuntime.runMain
-)
+Run.runMain(program)

@@ -9,7 +9,6 @@
  * Several processes share the work: start a second one with `--no-http` (or another
  * `--port`) on the same `DATABASE_URL` or `SLUICE_DATA_DIR`.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,7 +17,6 @@ import * as Archive from "../archive/Archive.js"
 import * as ArchiveConfig from "../archive/ArchiveConfig.js"
 import { Search } from "../archive/search/Search.js"
 import * as Server from "../http/Server.js"
-import { Database, Sluice } from "../runtime/index.js"
 import * as Run from "./Run.js"
 
 const { values: flags } = parseArgs({
@@ -64,12 +62,4 @@ const program = Effect.gen(function*() {
   }).pipe(Effect.provide(Archive.layer(settings)))
 })
 
-const Runtime = Sluice.layerConfig.pipe(Layer.provideMerge(Database.layerConfig))
-
-program.pipe(
-  Effect.scoped,
-  Effect.provide(Runtime),
-  Run.withTelemetry,
-  Run.withConfiguredLogLevel,
-  NodeRuntime.runMain
-)
+Run.runMain(program)
