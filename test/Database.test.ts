@@ -14,8 +14,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Database from "../src/runtime/Database.js"
 import { DatabaseUnavailable, InvalidConfig } from "../src/runtime/Errors.js"
+import * as PreparedStatements from "../src/runtime/internal/PreparedStatements.js"
 import * as Migrations from "../src/runtime/Migrations.js"
 import * as RuntimeConfig from "../src/runtime/RuntimeConfig.js"
+import { describeSqlError } from "../src/runtime/Store.js"
 import * as Child from "./support/Child.js"
 import { migrationCount, migrationNames } from "./support/MigrationFiles.js"
 import * as TestDatabase from "./support/TestDatabase.js"
@@ -90,6 +92,23 @@ describe("Database configuration", () => {
       expect(error.message).not.toContain(secret)
       expect(Date.now() - started).toBeLessThan(5_000)
     }))
+
+  it.effect("SLUICE_DB_PREPARE takes only a boolean, naming the variable and the value", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(
+        buildFromEnv({ DATABASE_URL: "postgres://localhost/x", SLUICE_DB_PREPARE: "sometimes" })
+      ))
+      expect(String(error)).toContain(`SLUICE_DB_PREPARE="sometimes": must be true or false`)
+    }))
+
+  it("statement names are bounded: past the limit, new texts run unnamed", () => {
+    const names = PreparedStatements.makeNames(2)
+    expect(names.nameOf("SELECT $1")).toBe("sluice_1")
+    expect(names.nameOf("SELECT $1, $2")).toBe("sluice_2")
+    expect(names.nameOf("SELECT $1, $2, $3")).toBeUndefined()
+    expect(names.nameOf("SELECT $1")).toBe("sluice_1")
+    expect(names.size()).toBe(2)
+  })
 
   it.effect("rejects a pool size that is not a positive integer", () =>
     Effect.gen(function*() {
@@ -167,5 +186,53 @@ it.layer(Layer.merge(TestDatabase.layer, NodeContext.layer))("Database", (it) =>
       expect(yield* sql`SELECT migration_id FROM race_processes.migrations ORDER BY 1`).toEqual(
         migrationNames.map(([id]) => ({ migration_id: id }))
       )
+    }).pipe(live))
+
+  /** The prepared statements of the current connection whose text contains `marker`. */
+  const preparedWith = (sql: SqlClient.SqlClient, marker: string) =>
+    sql.unsafe<{ readonly name: string }>(
+      `SELECT name FROM pg_prepared_statements WHERE statement LIKE '%${marker}%' AND name <> ''`
+    )
+
+  it.scoped("parameterized statements run as named prepared statements, parsed once per connection", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql.withTransaction(Effect.gen(function*() {
+        for (const n of [1, 2, 3]) {
+          expect(yield* sql<{ readonly n: number }>`SELECT ${n}::int + 1 AS n /* prepared-marker */`).toEqual([{
+            n: n + 1
+          }])
+        }
+        return yield* preparedWith(sql, "prepared-marker")
+      }))
+      expect(rows).toHaveLength(1)
+      expect(rows[0]!.name).toMatch(/^sluice_\d+$/)
+    }).pipe(live))
+
+  it.scoped("SLUICE_DB_PREPARE=false runs every statement unnamed", () =>
+    Effect.gen(function*() {
+      const database = yield* TestDatabase.TestDatabase
+      const context = yield* buildFromEnv({ DATABASE_URL: database.url, SLUICE_DB_PREPARE: "false" })
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const rows = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT ${1}::int AS n /* unprepared-marker */`
+        yield* sql`SELECT ${2}::int AS n /* unprepared-marker */`
+        return yield* preparedWith(sql, "unprepared-marker")
+      }))
+      expect(rows).toEqual([])
+    }).pipe(live))
+
+  it.scoped("a statement that fails to parse fails the same way every time, and the connection stays usable", () =>
+    Effect.gen(function*() {
+      const database = yield* TestDatabase.TestDatabase
+      const context = yield* buildFromEnv({ DATABASE_URL: database.url, SLUICE_DB_MAX_CONNECTIONS: "1" })
+      const sql = Context.get(context, SqlClient.SqlClient)
+      for (const n of [1, 2]) {
+        const error = yield* Effect.flip(sql`SELECT ${n}::int FROM no_such_table_marker`)
+        expect(describeSqlError(error)).toContain(`relation "no_such_table_marker" does not exist`)
+      }
+      for (const n of [1, 2]) {
+        expect(yield* sql<{ readonly n: number }>`SELECT ${n}::int + 1 AS n`).toEqual([{ n: n + 1 }])
+      }
     }).pipe(live))
 })

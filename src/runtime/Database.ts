@@ -33,9 +33,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 import { DatabaseUnavailable, InvalidConfig } from "./Errors.js"
 import {
+  booleanVariable,
   checked,
   durationVariable,
   integerBetween,
@@ -43,6 +45,7 @@ import {
   positiveDuration,
   show
 } from "./internal/configRules.js"
+import * as PreparedStatements from "./internal/PreparedStatements.js"
 
 /** Options for {@link layer}. */
 export interface Options {
@@ -56,6 +59,11 @@ export interface Options {
   readonly applicationName?: string | undefined
   /** Bound on opening the first connection. Default 10 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Send parameterized statements as named prepared statements, parsed and planned once per
+   * connection. Default true; turn off behind a pooler in transaction mode that cannot keep them.
+   */
+  readonly prepareStatements?: boolean | undefined
 }
 
 /** Defaults of {@link Options}. */
@@ -63,7 +71,8 @@ export const defaults = {
   dataDir: EmbeddedPostgres.defaults.dataDir,
   maxConnections: 10,
   applicationName: "sluice",
-  connectTimeout: Duration.seconds(10)
+  connectTimeout: Duration.seconds(10),
+  prepareStatements: true
 } as const
 
 /** The connection URL in use (contains the password, hence redacted). */
@@ -103,6 +112,12 @@ export const config: Config.Config<Options> = Config.all({
   connectTimeout: durationVariable("SLUICE_DB_CONNECT_TIMEOUT").pipe(
     Config.withDefault(defaults.connectTimeout),
     Config.withDescription("Bound on opening the first database connection")
+  ),
+  prepareStatements: booleanVariable("SLUICE_DB_PREPARE").pipe(
+    Config.withDefault(defaults.prepareStatements),
+    Config.withDescription(
+      "Send parameterized statements as named prepared statements (off behind a transaction-mode pooler)"
+    )
   )
 })
 
@@ -217,10 +232,13 @@ export const make = (
       ? Redacted.make(Redacted.isRedacted(options.url) ? Redacted.value(options.url) as string : options.url)
       : Redacted.make((yield* EmbeddedPostgres.make({ dataDir: options.dataDir ?? defaults.dataDir })).url)
     const target = yield* parseUrl(Redacted.value(url))
-    const client = yield* PgClient.make({
-      url,
-      maxConnections,
-      connectTimeout,
+    const prepareStatements = yield* checkOption(
+      "prepareStatements",
+      options.prepareStatements ?? defaults.prepareStatements,
+      (value) => typeof value === "boolean" ? Either.right(value) : Either.left("must be true or false")
+    )
+    const client = yield* PgClient.fromPool({
+      acquire: openPool({ url, maxConnections, connectTimeout, applicationName, prepareStatements }),
       applicationName
     }).pipe(
       Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make),
@@ -237,6 +255,44 @@ export const make = (
     // Connecting waits on real sockets: keep the timeout real under TestClock too.
     Effect.withClock(Clock.make()),
     Effect.withSpan("Database.make")
+  )
+
+/** The pool behind the client: `PgClient.make`'s, with the statement-preparing connection class. */
+const openPool = (options: {
+  readonly url: Redacted.Redacted<string>
+  readonly maxConnections: number
+  readonly connectTimeout: Duration.Duration
+  readonly applicationName: string
+  readonly prepareStatements: boolean
+}): Effect.Effect<pg.Pool, SqlError.SqlError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const pool = new pg.Pool({
+        connectionString: Redacted.value(options.url),
+        max: options.maxConnections,
+        connectionTimeoutMillis: Duration.toMillis(options.connectTimeout),
+        application_name: options.applicationName,
+        ...(options.prepareStatements
+          ? { Client: PreparedStatements.clientClass(PreparedStatements.processNames) }
+          : {})
+      })
+      // A connection that breaks while idle is dropped by the pool; queries on it fail on their own.
+      pool.on("error", () => {})
+      return pool
+    }),
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+  ).pipe(
+    Effect.tap((pool) =>
+      Effect.tryPromise({
+        try: () => pool.query("SELECT 1"),
+        catch: (cause) => new SqlError.SqlError({ cause, message: "PgClient: Failed to connect" })
+      })
+    ),
+    Effect.timeoutFail({
+      duration: options.connectTimeout,
+      onTimeout: () =>
+        new SqlError.SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+    })
   )
 
 const toContext = ({ client, url }: Effect.Effect.Success<ReturnType<typeof make>>) =>

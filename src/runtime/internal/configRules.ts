@@ -65,3 +65,12 @@ export const integerVariable = (name: string, min: number, max: number): Config.
     const n = /^[+-]?\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN
     return integerBetween(min, max)(n)
   })
+
+/** A boolean variable: `true`/`false`, `yes`/`no`, `on`/`off` or `1`/`0`, in any case. */
+export const booleanVariable = (name: string): Config.Config<boolean> =>
+  checked(name, (text) => {
+    const word = text.trim().toLowerCase()
+    if (["true", "yes", "on", "1"].includes(word)) return Either.right(true)
+    if (["false", "no", "off", "0"].includes(word)) return Either.right(false)
+    return Either.left("must be true or false")
+  })
