@@ -99,8 +99,8 @@ export interface GroupCounts {
 }
 
 export interface StoreService {
-  /** Writes events and their deliveries (joined from subscriptions) and notifies the groups, in one statement. Returns the new ids; deduplicated events get none. */
-  readonly emit: (rows: ReadonlyArray<EventRow>, now: Date) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** Writes events and their deliveries (joined from subscriptions) and notifies the groups, in one statement. Returns how many events it wrote (deduplicated ones are not). */
+  readonly emit: (rows: ReadonlyArray<EventRow>, now: Date) => Effect.Effect<number, StoreError>
   /** Upserts a group's settings and replaces its subscriptions. */
   readonly registerGroup: (group: GroupRegistration, now: Date) => Effect.Effect<void, StoreError>
   /** Claims up to `limit` due deliveries of a group under one lease token. */
@@ -195,7 +195,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const deliveryErrors = sql(`${schema}.delivery_errors`)
 
   const emit: StoreService["emit"] = (rows, now) =>
-    sql<{ id: string }>`
+    sql<{ written: number }>`
       WITH input AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
           type text, routing_key text, payload jsonb, metadata jsonb, dedup_key text, available_at timestamptz)
@@ -215,10 +215,8 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       ), woken AS (
         SELECT pg_notify(${channel}, g.consumer_group) FROM (SELECT DISTINCT consumer_group FROM d) g
       )
-      SELECT id::text AS id FROM ev
-      WHERE (SELECT count(*) FROM woken) >= 0
-      ORDER BY id`.pipe(
-      Effect.map((result) => result.map((row) => row.id)),
+      SELECT (SELECT count(*) FROM ev)::int AS written, (SELECT count(*) FROM woken)::int AS woken`.pipe(
+      Effect.map((result) => result[0]?.written ?? 0),
       Effect.mapError(fail("emit"))
     )
 
