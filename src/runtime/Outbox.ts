@@ -54,17 +54,20 @@ export interface OutboxService {
 /** The outbox, as a service. */
 export class Outbox extends Context.Tag("sluice/Outbox")<Outbox, OutboxService>() {}
 
+/** Spans of the hot path skip the stack trace `Effect.fn` would capture on every call. */
+const traced = { captureStackTrace: false } as const
+
 /** Emits one event into the current transaction. */
-export const emit = Effect.fn("Outbox.emit")(function*(event: Event.EventInstance, options?: EmitOptions) {
-  const outbox = yield* Outbox
-  yield* outbox.emitAll([options === undefined ? event : { event, options }])
-})
+export const emit = (event: Event.EventInstance, options?: EmitOptions): Effect.Effect<void, EmitFailed, Outbox> =>
+  Effect.flatMap(Outbox, (outbox) => outbox.emitAll([options === undefined ? event : { event, options }])).pipe(
+    Effect.withSpan("Outbox.emit", traced)
+  )
 
 /** Emits many events in one statement, into the current transaction. */
-export const emitAll = Effect.fn("Outbox.emitAll")(function*(events: ReadonlyArray<Event.EventInstance | Emission>) {
-  const outbox = yield* Outbox
-  yield* outbox.emitAll(events)
-})
+export const emitAll = (
+  events: ReadonlyArray<Event.EventInstance | Emission>
+): Effect.Effect<void, EmitFailed, Outbox> =>
+  Effect.flatMap(Outbox, (outbox) => outbox.emitAll(events)).pipe(Effect.withSpan("Outbox.emitAll", traced))
 
 const isEmission = (item: Event.EventInstance | Emission): item is Emission =>
   "event" in item && typeof item.event === "object" && item.event !== null &&

@@ -588,6 +588,7 @@ export const run = <R>(
           Effect.zipRight(session === undefined ? Effect.void : Effect.ignore(session.rollback), release(token, rows))
         ),
         Effect.withSpan("sluice.batch", {
+          captureStackTrace: false,
           attributes: { "sluice.consumer_group": group, "sluice.batch_size": rows.length },
           links: spanLinks(rows)
         })
