@@ -75,14 +75,21 @@ export interface Plan {
   readonly idle: { readonly handlers: number; readonly seconds: number; readonly settleMs: number }
 }
 
+// Batch 500 is the peers' tuned claim size; sluice and raw are measured at it too, so that
+// "best settings of each" compares like with like.
 const fullDrains: ReadonlyArray<DrainCell> = [
   ...[1, 100].flatMap((batch) => [1, 2, 4, 8].map((concurrency) => drain(sluice, batch, concurrency))),
   drain(sluice, 100, 2, 2),
   drain(sluice, 100, 4, 2),
+  ...[1, 2, 4].map((concurrency) => drain(sluice, 500, concurrency)),
+  drain(sluice, 500, 2, 2),
   drain(raw, 1, 2),
   drain(raw, 100, 2),
   drain(raw, 100, 8),
   drain(raw, 100, 2, 2),
+  drain(raw, 500, 2),
+  drain(raw, 500, 8),
+  drain(raw, 500, 2, 2),
   drain(graphileDefault, 1, 1),
   drain(graphileDefault, 1, 8),
   drain(graphileTuned, 0, 0),
@@ -98,8 +105,10 @@ const quickDrains: ReadonlyArray<DrainCell> = [
   drain(sluice, 100, 8),
   drain(sluice, 1, 2),
   drain(sluice, 100, 2, 2),
+  drain(sluice, 500, 2),
   drain(raw, 100, 2),
   drain(raw, 100, 8),
+  drain(raw, 500, 2),
   drain(graphileDefault, 1, 8),
   drain(graphileTuned, 0, 0),
   drain(bossDefault, 1, 8),

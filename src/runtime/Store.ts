@@ -245,12 +245,25 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         ON CONFLICT (consumer_group, event_type, coalesce(routing_key, '')) DO NOTHING`
     })).pipe(Effect.mapError(fail("registerGroup")))
 
+  /**
+   * The claim size is written into the statement, not bound: a prepared statement's generic
+   * plan cannot see a bound LIMIT and estimates a tenth of the table, which turns the claim's
+   * joins into sequential scans; with the literal, the generic plan is the custom one and
+   * PostgreSQL stops planning the claim on every call (planning costs more than running it).
+   */
+  const batchLimit = (limit: number) => {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new RangeError(`claim limit must be a positive integer, got ${limit}`)
+    }
+    return sql.literal(String(limit))
+  }
+
   const claimInOrder = (group: string, limit: number, now: Date) =>
     sql`
       SELECT event_id FROM ${deliveries}
       WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
       ORDER BY available_at, event_id
-      LIMIT ${limit}
+      LIMIT ${batchLimit(limit)}
       FOR UPDATE SKIP LOCKED`
 
   const claimInterleaved = (group: string, limit: number, now: Date) =>
@@ -272,10 +285,10 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
           WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
             AND coalesce(routing_key, '') = keys.k
           ORDER BY available_at, event_id
-          LIMIT ${limit}) c
+          LIMIT ${batchLimit(limit)}) c
         WHERE keys.k IS NOT NULL
         ORDER BY c.rank, c.event_id
-        LIMIT ${limit}
+        LIMIT ${batchLimit(limit)}
       )
       SELECT event_id FROM ${deliveries}
       WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
@@ -305,21 +318,25 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       )`
 
   const claim: StoreService["claim"] = (options) =>
-    sql<ClaimedRow>`
+    Effect.suspend(() =>
+      sql<ClaimedRow>`
       WITH ${claimed(options)}
       SELECT c.event_id::text AS event_id, c.attempts, e.type, e.routing_key, e.payload, e.metadata, e.created_at
       FROM claimed c JOIN ${events} e ON e.id = c.event_id
-      ORDER BY c.available_at, c.event_id`.pipe(Effect.mapError(fail("claim")))
+      ORDER BY c.available_at, c.event_id`
+    ).pipe(Effect.mapError(fail("claim")))
 
   const claimAndAcknowledge: StoreService["claimAndAcknowledge"] = (options) =>
-    sql<ClaimedRow & { readonly acknowledged: number }>`
+    Effect.suspend(() =>
+      sql<ClaimedRow & { readonly acknowledged: number }>`
       WITH ${acknowledged(options.group, options.acknowledge.token, options.acknowledge.eventIds, options.now)},
       ${claimed(options)}
       SELECT a.n AS acknowledged, c.event_id::text AS event_id, c.attempts,
              e.type, e.routing_key, e.payload, e.metadata, e.created_at
       FROM (SELECT count(*)::int AS n FROM acked) a
       LEFT JOIN (claimed c JOIN ${events} e ON e.id = c.event_id) ON true
-      ORDER BY c.available_at, c.event_id`.pipe(
+      ORDER BY c.available_at, c.event_id`
+    ).pipe(
       Effect.map((result) => ({
         rows: result[0]?.event_id == null ? [] : result,
         acknowledged: result[0]?.acknowledged ?? 0
