@@ -102,6 +102,14 @@ export const retryDelay = (
 
 const succeeded: Outcome = { _tag: "Succeeded" }
 
+/** A claimed batch whose lease the loop's heartbeat extends while its handler runs. */
+interface Lease {
+  readonly token: string
+  readonly eventIds: ReadonlyArray<string>
+  /** When it was claimed (ms): the first heartbeat is due one interval later. */
+  readonly since: number
+}
+
 /** A batch whose handler succeeded without SQL: acknowledged by the loop's next claim. */
 interface Unacknowledged {
   readonly token: string
@@ -514,20 +522,39 @@ export const run = <R>(
         return summary
       })
 
-    const heartbeat = (token: string, rows: ReadonlyArray<ClaimedRow>) => {
-      const ids = rows.map((row) => row.event_id)
-      return Effect.gen(function*() {
+    /** The batch in hand, whose lease the loop's heartbeat extends. */
+    let leased: Lease | undefined
+    const leases = yield* Queue.sliding<Lease>(1)
+    const heartbeatMillis = Duration.toMillis(settings.heartbeatInterval)
+
+    const beat = (lease: Lease) =>
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const held = yield* store.heartbeat(group, token, ids, new Date(now))
-        if (held < ids.length) {
-          yield* Effect.logWarning(`lease partly lost: holding ${held} of ${ids.length} deliveries`)
+        const held = yield* store.heartbeat(group, lease.token, lease.eventIds, new Date(now))
+        if (held < lease.eventIds.length && leased === lease) {
+          yield* Effect.logWarning(`lease partly lost: holding ${held} of ${lease.eventIds.length} deliveries`)
         }
-      }).pipe(
-        Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)),
-        Effect.delay(settings.heartbeatInterval),
-        Effect.forever
-      )
-    }
+      }).pipe(Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)))
+
+    /**
+     * One fiber per loop (not one per batch): it waits for a batch, then extends its lease
+     * every heartbeat interval from the batch's start while the batch is in hand. It sleeps
+     * only while a batch is in hand, so an idle loop has no timer.
+     */
+    const heartbeats = Effect.gen(function*() {
+      const lease = yield* Queue.take(leases)
+      let due = lease.since + heartbeatMillis
+      while (leased === lease) {
+        const now = yield* Clock.currentTimeMillis
+        if (now < due) {
+          yield* Effect.sleep(Duration.millis(due - now))
+        } else {
+          yield* beat(lease)
+          due = (yield* Clock.currentTimeMillis) + heartbeatMillis
+        }
+      }
+    }).pipe(Effect.forever)
+    yield* Effect.forkScoped(heartbeats)
 
     const release = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
       Effect.gen(function*() {
@@ -580,10 +607,13 @@ export const run = <R>(
       }
       if (rows.length === 0) return 0
       yield* Metric.incrementBy(metrics.claimed, rows.length)
-      const summary = yield* Effect.scoped(Effect.gen(function*() {
-        yield* Effect.forkScoped(heartbeat(token, rows))
-        return yield* handleBatch(token, rows, session)
-      })).pipe(
+      const lease: Lease = { token, eventIds: rows.map((row) => row.event_id), since: now }
+      leased = lease
+      leases.unsafeOffer(lease)
+      const summary = yield* handleBatch(token, rows, session).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          leased = undefined
+        })),
         Effect.onInterrupt(() =>
           Effect.zipRight(session === undefined ? Effect.void : Effect.ignore(session.rollback), release(token, rows))
         ),

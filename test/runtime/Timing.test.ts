@@ -167,6 +167,44 @@ describe("Timing", () => {
         assert.strictEqual(done.attempts, 1)
       }))
 
+    it.scoped("a batch claimed right after a short one gets its heartbeats on time", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const t0 = yield* Clock.currentTimeMillis
+        const finish = yield* Deferred.make<void>()
+        const started = yield* Deferred.make<void>()
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "second",
+            event: Ping,
+            claimTimeout: "3 seconds",
+            heartbeatInterval: "1 second",
+            handle: (ping) =>
+              ping.n === 1 ? Effect.void : Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(finish))
+          })
+        ], { reapInterval: "500 millis" })
+        yield* Outbox.emitAll([new Ping({ n: 1 }), new Ping({ n: 2 })])
+        yield* Deferred.await(started)
+        const sql = yield* SqlClient.SqlClient
+        const claimedAt = Effect.map(
+          sql<{ t: Date | null }>`
+            SELECT d.claimed_at AS t FROM sluice.deliveries d JOIN sluice.events e ON e.id = d.event_id
+            WHERE d.consumer_group = 'second' AND e.payload->>'n' = '2'`,
+          (rows) => rows[0]?.t?.getTime()
+        )
+        for (let second = 1; second <= 5; second++) {
+          yield* TestClock.setTime(t0 + second * 1_000)
+          yield* Runtime.waitUntil(`the heartbeat at ${second}s`, claimedAt, (t) => t === t0 + second * 1_000)
+        }
+        yield* Deferred.succeed(finish, undefined)
+        const rows = yield* Runtime.waitUntil(
+          "both delivered",
+          Runtime.deliveries("second"),
+          (rows) => rows.every((row) => row.status === "delivered")
+        )
+        assert.deepStrictEqual(rows.map((row) => row.attempts), [1, 1])
+      }))
+
     it.scoped("polling: with notifications off, an event waits for the next poll", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate
