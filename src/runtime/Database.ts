@@ -317,7 +317,7 @@ export const layer = (
 
 /**
  * The database from configuration: `DATABASE_URL`, else the embedded server on
- * `SLUICE_DATA_DIR`; `SLUICE_DB_MAX_CONNECTIONS`, `SLUICE_DB_APPLICATION_NAME`,
+ * `SLUICE_DATA_DIR`; `SLUICE_DB_MAX_CONNECTIONS`, `SLUICE_DB_APPLICATION_NAME`, `SLUICE_DB_PREPARE`,
  * `SLUICE_DB_CONNECT_TIMEOUT`.
  */
 export const layerConfig: Layer.Layer<
