@@ -554,7 +554,7 @@ export const run = <R>(
         }
       }
     }).pipe(Effect.forever)
-    yield* Effect.forkScoped(heartbeats)
+    yield* Effect.forkScoped(untraced(heartbeats))
 
     const release = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
       Effect.gen(function*() {
@@ -600,7 +600,9 @@ export const run = <R>(
           ...options,
           acknowledge: { token: previous.token, eventIds: previous.eventIds }
         })
-      const { acknowledged, rows } = yield* (session === undefined ? claimNext : session.autocommit(claimNext))
+      const { acknowledged, rows } = yield* (session === undefined ? claimNext : session.autocommit(claimNext)).pipe(
+        untraced
+      )
       if (previous !== undefined) {
         unacknowledged = undefined
         yield* confirm(previous, acknowledged)
@@ -655,6 +657,14 @@ export const run = <R>(
   })).pipe(
     Effect.annotateLogs({ handler: handler.settings.name, consumerGroup: handler.settings.name })
   )
+
+/**
+ * The loop's own polling (claims, heartbeats) makes no spans: an idle pool would otherwise
+ * export a `sql.execute` span per handler per poll interval, and building them costs a
+ * tenth of a claim. Each batch is traced as a `sluice.batch` span, with the handler's
+ * work inside it.
+ */
+const untraced = Effect.withTracerEnabled(false)
 
 /** Whether a log line at `level` would be written (so the hot path skips building it otherwise). */
 const logs = (level: LogLevel.LogLevel) =>

@@ -74,6 +74,11 @@ describe("Observability", () => {
         assert.isAbove(linked.length, 0)
         assert.isTrue(linked.every((span) => span.traceId === emitter.traceId))
         assert.strictEqual(batches[0]!.attributes.get("sluice.consumer_group"), group)
+        // The handler's statements (savepoints, settlement) are traced; the loop's claims are not.
+        const statements = spans.filter((span) => span.name === "sql.execute")
+          .map((span) => String(span.attributes.get("db.query.text")))
+        assert.isAbove(statements.length, 0)
+        assert.isFalse(statements.some((text) => text.includes("SET status = 'claimed'")), "no span per claim")
       }))
   })
 })
