@@ -194,6 +194,12 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const groups = sql(`${schema}.consumer_groups`)
   const deliveryErrors = sql(`${schema}.delivery_errors`)
 
+  /** Without dedup keys in the batch there is nothing to arbitrate: a plain insert is cheaper. */
+  const onDuplicate = (rows: ReadonlyArray<EventRow>) =>
+    rows.some((row) => row.dedup_key !== null)
+      ? sql`ON CONFLICT (type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`
+      : sql``
+
   const emit: StoreService["emit"] = (rows, now) =>
     sql<{ written: number }>`
       WITH input AS (
@@ -204,7 +210,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         SELECT type, routing_key, payload, coalesce(metadata, '{}'::jsonb), dedup_key,
                ${now}, coalesce(available_at, ${now})
         FROM input
-        ON CONFLICT (type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+        ${onDuplicate(rows)}
         RETURNING id, type, routing_key, available_at
       ), d AS (
         INSERT INTO ${deliveries} (event_id, consumer_group, status, routing_key, available_at, updated_at)
