@@ -1,21 +1,23 @@
 /**
- * One reserved connection for one batch, with a transaction that begins only when a
- * statement needs it. A handler that runs no SQL then costs no `BEGIN`/`COMMIT` round
- * trips (nor a commit flush): its acknowledgement is a single autocommit statement.
+ * One batch's database session: a connection reserved only when a statement needs a
+ * transaction, and a transaction that begins at that statement. A handler that runs no SQL
+ * then costs no reserved connection and no `BEGIN`/`COMMIT` round trips (nor a commit
+ * flush): its claim and acknowledgement are autocommit statements on the pool.
  *
- * Statements run through `transactional` begin the transaction first (once); statements
- * run through `autocommit` run on the same connection outside it. `sql.withTransaction`
- * inside `transactional` becomes a savepoint of the session's transaction.
+ * Statements run through `transactional` reserve the connection and begin the transaction
+ * first (once); statements run through `autocommit` run outside it, on the reserved
+ * connection if there is one, else on the pool. `sql.withTransaction` inside `transactional`
+ * becomes a savepoint of the session's transaction.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
 export interface Session {
-  /** Runs `effect` with its statements on this connection, outside any transaction. */
+  /** Runs `effect` with its statements outside any transaction. */
   readonly autocommit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Runs `effect` inside the session's transaction, begun by its first statement. */
   readonly transactional: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -27,45 +29,61 @@ export interface Session {
   readonly rollback: Effect.Effect<void, SqlError>
 }
 
-/** Reserves a connection for the scope; an open transaction is rolled back when the scope closes. */
-export const make: Effect.Effect<Session, SqlError, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
+/**
+ * A session for the scope: the connection it may reserve is released, and an open
+ * transaction rolled back, when the scope closes.
+ */
+export const make: Effect.Effect<Session, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const connection = yield* sql.reserve
+  const scope = yield* Effect.scope
+  let connection: SqlConnection.Connection | undefined
   let open = false
-  const lock = yield* Effect.makeSemaphore(1)
+  const lock = Effect.unsafeMakeSemaphore(1)
 
   const end = (statement: "COMMIT" | "ROLLBACK") =>
     Effect.suspend(() => {
-      if (!open) return Effect.void
+      if (!open || connection === undefined) return Effect.void
       open = false
       return Effect.asVoid(connection.executeUnprepared(statement, [], undefined))
     })
 
-  const begin = Effect.suspend(() =>
-    open ?
-      Effect.void :
-      lock.withPermits(1)(Effect.suspend(() =>
-        open ? Effect.void : Effect.map(connection.executeUnprepared("BEGIN", [], undefined), () => {
-          open = true
-        })
-      ))
+  /** Reserves the connection and sends `BEGIN`, once, whichever statement comes first. */
+  const begin: Effect.Effect<SqlConnection.Connection, SqlError> = Effect.suspend(() =>
+    open && connection !== undefined ? Effect.succeed(connection) : lock.withPermits(1)(Effect.suspend(() => {
+      if (open && connection !== undefined) return Effect.succeed(connection)
+      return Effect.gen(function*() {
+        if (connection === undefined) {
+          connection = yield* Scope.extend(sql.reserve, scope)
+          // Added after the reservation's release, so it runs before it.
+          yield* Scope.addFinalizer(scope, Effect.ignore(end("ROLLBACK")))
+        }
+        const reserved = connection
+        yield* reserved.executeUnprepared("BEGIN", [], undefined)
+        open = true
+        return reserved
+      })
+    }))
   )
 
   const lazy: SqlConnection.Connection = {
     execute: (statement, params, transformRows) =>
-      Effect.zipRight(begin, connection.execute(statement, params, transformRows)),
-    executeRaw: (statement, params) => Effect.zipRight(begin, connection.executeRaw(statement, params)),
+      Effect.flatMap(begin, (c) => c.execute(statement, params, transformRows)),
+    executeRaw: (statement, params) => Effect.flatMap(begin, (c) => c.executeRaw(statement, params)),
     executeStream: (statement, params, transformRows) =>
-      Stream.unwrap(Effect.as(begin, connection.executeStream(statement, params, transformRows))),
-    executeValues: (statement, params) => Effect.zipRight(begin, connection.executeValues(statement, params)),
+      Stream.unwrap(Effect.map(begin, (c) => c.executeStream(statement, params, transformRows))),
+    executeValues: (statement, params) => Effect.flatMap(begin, (c) => c.executeValues(statement, params)),
     executeUnprepared: (statement, params, transformRows) =>
-      Effect.zipRight(begin, connection.executeUnprepared(statement, params, transformRows))
+      Effect.flatMap(begin, (c) => c.executeUnprepared(statement, params, transformRows))
   }
 
-  yield* Effect.addFinalizer(() => Effect.ignore(end("ROLLBACK")))
-
   return {
-    autocommit: (effect) => Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]),
+    autocommit: (effect) =>
+      Effect.suspend(() =>
+        connection === undefined ? effect : Effect.provideService(effect, SqlClient.TransactionConnection, [
+          connection,
+          0
+        ])
+      ),
     transactional: (effect) => Effect.provideService(effect, SqlClient.TransactionConnection, [lazy, 0]),
     inTransaction: Effect.sync(() => open),
     commit: end("COMMIT"),
