@@ -23,6 +23,7 @@ import * as Option from "effect/Option"
 import { EmitFailed } from "./Errors.js"
 import * as Event from "./Event.js"
 import { CurrentDelivery } from "./Handler.js"
+import * as Tracing from "./internal/tracing.js"
 import type { EventRow } from "./Store.js"
 import { Store } from "./Store.js"
 
@@ -55,19 +56,19 @@ export interface OutboxService {
 export class Outbox extends Context.Tag("sluice/Outbox")<Outbox, OutboxService>() {}
 
 /** Spans of the hot path skip the stack trace `Effect.fn` would capture on every call. */
-const traced = { captureStackTrace: false } as const
+const traced = () => ({ captureStackTrace: false })
 
 /** Emits one event into the current transaction. */
 export const emit = (event: Event.EventInstance, options?: EmitOptions): Effect.Effect<void, EmitFailed, Outbox> =>
   Effect.flatMap(Outbox, (outbox) => outbox.emitAll([options === undefined ? event : { event, options }])).pipe(
-    Effect.withSpan("Outbox.emit", traced)
+    Tracing.withSpan("Outbox.emit", traced)
   )
 
 /** Emits many events in one statement, into the current transaction. */
 export const emitAll = (
   events: ReadonlyArray<Event.EventInstance | Emission>
 ): Effect.Effect<void, EmitFailed, Outbox> =>
-  Effect.flatMap(Outbox, (outbox) => outbox.emitAll(events)).pipe(Effect.withSpan("Outbox.emitAll", traced))
+  Effect.flatMap(Outbox, (outbox) => outbox.emitAll(events)).pipe(Tracing.withSpan("Outbox.emitAll", traced))
 
 const isEmission = (item: Event.EventInstance | Emission): item is Emission =>
   "event" in item && typeof item.event === "object" && item.event !== null &&
@@ -80,7 +81,7 @@ export const toRows = (
 ): Effect.Effect<ReadonlyArray<EventRow>, EmitFailed> =>
   Effect.gen(function*() {
     const cause = yield* Effect.serviceOption(CurrentDelivery)
-    const span = yield* Effect.option(Effect.currentSpan)
+    const span = (yield* Tracing.exporting) ? yield* Effect.option(Effect.currentSpan) : Option.none()
     const inherited: Record<string, unknown> = {}
     if (Option.isSome(cause)) {
       inherited.causationId = cause.value.eventId

@@ -27,6 +27,7 @@ import { randomUUID } from "node:crypto"
 import * as Event from "./Event.js"
 import type { Delivery, EventMetadata, Handler, Outcome } from "./Handler.js"
 import { CurrentDelivery, deliveryId, isBatchOutcomes, isPermanent, isSkip } from "./Handler.js"
+import * as Tracing from "./internal/tracing.js"
 import * as Metrics from "./Metrics.js"
 import { Notifier } from "./Notifier.js"
 import * as Outbox from "./Outbox.js"
@@ -619,11 +620,11 @@ export const run = <R>(
         Effect.onInterrupt(() =>
           Effect.zipRight(session === undefined ? Effect.void : Effect.ignore(session.rollback), release(token, rows))
         ),
-        Effect.withSpan("sluice.batch", {
+        Tracing.withSpan("sluice.batch", () => ({
           captureStackTrace: false,
           attributes: { "sluice.consumer_group": group, "sluice.batch_size": rows.length },
           links: spanLinks(rows)
-        })
+        }))
       )
       if (yield* logs(LogLevel.Info)) yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
       return rows.length

@@ -1,3 +1,4 @@
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -52,7 +53,8 @@ describe("Observability", () => {
         ]).pipe(Effect.withTracer(tracer))
         const emitter = yield* Outbox.emitAll([1, 2, 3, 4].map((n) => new Ping({ n }))).pipe(
           Effect.zipRight(Effect.currentSpan),
-          Effect.withSpan("test.emitter")
+          Effect.withSpan("test.emitter"),
+          Effect.withTracer(tracer)
         )
         yield* Runtime.waitUntil(
           "all four settled",
@@ -79,6 +81,21 @@ describe("Observability", () => {
           .map((span) => String(span.attributes.get("db.query.text")))
         assert.isAbove(statements.length, 0)
         assert.isFalse(statements.some((text) => text.includes("SET status = 'claimed'")), "no span per claim")
+      }))
+
+    it.scoped("with Effect's built-in tracer (nothing exported) no trace ids are stored with events", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const sql = yield* SqlClient.SqlClient
+        yield* Outbox.emit(new Ping({ n: 1 })).pipe(Effect.withSpan("test.untraced"))
+        const { spans, tracer } = yield* recordingTracer
+        yield* Outbox.emit(new Ping({ n: 2 })).pipe(Effect.withSpan("test.traced"), Effect.withTracer(tracer))
+        const rows = yield* sql<{ readonly n: number; readonly metadata: Record<string, unknown> }>`
+          SELECT (payload->>'n')::int AS n, metadata FROM sluice.events ORDER BY id`
+        assert.deepStrictEqual(rows[0], { n: 1, metadata: {} })
+        const traced = spans.find((span) => span.name === "Outbox.emit")
+        assert.isDefined(traced)
+        assert.deepStrictEqual(rows[1]!.metadata, { traceId: traced!.traceId, spanId: traced!.spanId })
       }))
   })
 })
