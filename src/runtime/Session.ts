@@ -30,63 +30,63 @@ export interface Session {
 }
 
 /**
- * A session for the scope: the connection it may reserve is released, and an open
+ * A session for `scope` (passed, not provided: providing a service copies the fiber's
+ * context, once per batch): the connection it may reserve is released, and an open
  * transaction rolled back, when the scope closes.
  */
-export const make: Effect.Effect<Session, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const scope = yield* Effect.scope
-  let connection: SqlConnection.Connection | undefined
-  let open = false
-  const lock = Effect.unsafeMakeSemaphore(1)
+export const make = (scope: Scope.Scope): Effect.Effect<Session, never, SqlClient.SqlClient> =>
+  Effect.map(SqlClient.SqlClient, (sql): Session => {
+    let connection: SqlConnection.Connection | undefined
+    let open = false
+    const lock = Effect.unsafeMakeSemaphore(1)
 
-  const end = (statement: "COMMIT" | "ROLLBACK") =>
-    Effect.suspend(() => {
-      if (!open || connection === undefined) return Effect.void
-      open = false
-      return Effect.asVoid(connection.executeUnprepared(statement, [], undefined))
-    })
-
-  /** Reserves the connection and sends `BEGIN`, once, whichever statement comes first. */
-  const begin: Effect.Effect<SqlConnection.Connection, SqlError> = Effect.suspend(() =>
-    open && connection !== undefined ? Effect.succeed(connection) : lock.withPermits(1)(Effect.suspend(() => {
-      if (open && connection !== undefined) return Effect.succeed(connection)
-      return Effect.gen(function*() {
-        if (connection === undefined) {
-          connection = yield* Scope.extend(sql.reserve, scope)
-          // Added after the reservation's release, so it runs before it.
-          yield* Scope.addFinalizer(scope, Effect.ignore(end("ROLLBACK")))
-        }
-        const reserved = connection
-        yield* reserved.executeUnprepared("BEGIN", [], undefined)
-        open = true
-        return reserved
+    const end = (statement: "COMMIT" | "ROLLBACK") =>
+      Effect.suspend(() => {
+        if (!open || connection === undefined) return Effect.void
+        open = false
+        return Effect.asVoid(connection.executeUnprepared(statement, [], undefined))
       })
-    }))
-  )
 
-  const lazy: SqlConnection.Connection = {
-    execute: (statement, params, transformRows) =>
-      Effect.flatMap(begin, (c) => c.execute(statement, params, transformRows)),
-    executeRaw: (statement, params) => Effect.flatMap(begin, (c) => c.executeRaw(statement, params)),
-    executeStream: (statement, params, transformRows) =>
-      Stream.unwrap(Effect.map(begin, (c) => c.executeStream(statement, params, transformRows))),
-    executeValues: (statement, params) => Effect.flatMap(begin, (c) => c.executeValues(statement, params)),
-    executeUnprepared: (statement, params, transformRows) =>
-      Effect.flatMap(begin, (c) => c.executeUnprepared(statement, params, transformRows))
-  }
+    /** Reserves the connection and sends `BEGIN`, once, whichever statement comes first. */
+    const begin: Effect.Effect<SqlConnection.Connection, SqlError> = Effect.suspend(() =>
+      open && connection !== undefined ? Effect.succeed(connection) : lock.withPermits(1)(Effect.suspend(() => {
+        if (open && connection !== undefined) return Effect.succeed(connection)
+        return Effect.gen(function*() {
+          if (connection === undefined) {
+            connection = yield* Scope.extend(sql.reserve, scope)
+            // Added after the reservation's release, so it runs before it.
+            yield* Scope.addFinalizer(scope, Effect.ignore(end("ROLLBACK")))
+          }
+          const reserved = connection
+          yield* reserved.executeUnprepared("BEGIN", [], undefined)
+          open = true
+          return reserved
+        })
+      }))
+    )
 
-  return {
-    autocommit: (effect) =>
-      Effect.suspend(() =>
-        connection === undefined ? effect : Effect.provideService(effect, SqlClient.TransactionConnection, [
-          connection,
-          0
-        ])
-      ),
-    transactional: (effect) => Effect.provideService(effect, SqlClient.TransactionConnection, [lazy, 0]),
-    inTransaction: Effect.sync(() => open),
-    commit: end("COMMIT"),
-    rollback: end("ROLLBACK")
-  }
-})
+    const lazy: SqlConnection.Connection = {
+      execute: (statement, params, transformRows) =>
+        Effect.flatMap(begin, (c) => c.execute(statement, params, transformRows)),
+      executeRaw: (statement, params) => Effect.flatMap(begin, (c) => c.executeRaw(statement, params)),
+      executeStream: (statement, params, transformRows) =>
+        Stream.unwrap(Effect.map(begin, (c) => c.executeStream(statement, params, transformRows))),
+      executeValues: (statement, params) => Effect.flatMap(begin, (c) => c.executeValues(statement, params)),
+      executeUnprepared: (statement, params, transformRows) =>
+        Effect.flatMap(begin, (c) => c.executeUnprepared(statement, params, transformRows))
+    }
+
+    return {
+      autocommit: (effect) =>
+        Effect.suspend(() =>
+          connection === undefined ? effect : Effect.provideService(effect, SqlClient.TransactionConnection, [
+            connection,
+            0
+          ])
+        ),
+      transactional: (effect) => Effect.provideService(effect, SqlClient.TransactionConnection, [lazy, 0]),
+      inTransaction: Effect.sync(() => open),
+      commit: end("COMMIT"),
+      rollback: end("ROLLBACK")
+    }
+  })

@@ -22,6 +22,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
+import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Event from "./Event.js"
@@ -555,7 +556,7 @@ export const run = <R>(
         }
       }
     }).pipe(Effect.forever)
-    yield* Effect.forkScoped(untraced(heartbeats))
+    yield* Effect.forkScoped(Tracing.untraced(heartbeats))
 
     const release = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
       Effect.gen(function*() {
@@ -583,52 +584,61 @@ export const run = <R>(
      * "handler" mode runs on the claim's connection, in a transaction begun by its first
      * statement.
      */
-    const step = Effect.scoped(Effect.gen(function*() {
-      const session = transact ? yield* Session.make : undefined
-      const token = randomUUID()
-      const now = yield* Clock.currentTimeMillis
-      const options = {
-        group,
-        limit: settings.batchSize,
-        token,
-        now: new Date(now),
-        fair: settings.interleaveRoutingKeys
-      }
-      const previous = unacknowledged
-      const claimNext = previous === undefined
-        ? Effect.map(store.claim(options), (rows) => ({ rows, acknowledged: 0 }))
-        : store.claimAndAcknowledge({
-          ...options,
-          acknowledge: { token: previous.token, eventIds: previous.eventIds }
-        })
-      const { acknowledged, rows } = yield* (session === undefined ? claimNext : session.autocommit(claimNext)).pipe(
-        untraced
+    const stepWith = (session: Session.Session | undefined) =>
+      Effect.gen(function*() {
+        const token = randomUUID()
+        const now = yield* Clock.currentTimeMillis
+        const options = {
+          group,
+          limit: settings.batchSize,
+          token,
+          now: new Date(now),
+          fair: settings.interleaveRoutingKeys
+        }
+        const previous = unacknowledged
+        const claimNext = previous === undefined
+          ? Effect.map(store.claim(options), (rows) => ({ rows, acknowledged: 0 }))
+          : store.claimAndAcknowledge({
+            ...options,
+            acknowledge: { token: previous.token, eventIds: previous.eventIds }
+          })
+        const { acknowledged, rows } = yield* Tracing.untraced(
+          session === undefined ? claimNext : session.autocommit(claimNext)
+        )
+        if (previous !== undefined) {
+          unacknowledged = undefined
+          yield* confirm(previous, acknowledged)
+        }
+        if (rows.length === 0) return 0
+        yield* Metric.incrementBy(metrics.claimed, rows.length)
+        const lease: Lease = { token, eventIds: rows.map((row) => row.event_id), since: now }
+        leased = lease
+        leases.unsafeOffer(lease)
+        const summary = yield* handleBatch(token, rows, session).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            leased = undefined
+          })),
+          Effect.onInterrupt(() =>
+            Effect.zipRight(session === undefined ? Effect.void : Effect.ignore(session.rollback), release(token, rows))
+          ),
+          Tracing.withSpan("sluice.batch", () => ({
+            captureStackTrace: false,
+            attributes: { "sluice.consumer_group": group, "sluice.batch_size": rows.length },
+            links: spanLinks(rows)
+          }))
+        )
+        if (yield* logs(LogLevel.Info)) yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
+        return rows.length
+      })
+
+    /** One batch, with its session in a scope of its own when the handler runs in a transaction. */
+    const step = transact
+      ? Effect.acquireUseRelease(
+        Scope.make(),
+        (scope) => Effect.flatMap(Session.make(scope), stepWith),
+        (scope, exit) => Scope.close(scope, exit)
       )
-      if (previous !== undefined) {
-        unacknowledged = undefined
-        yield* confirm(previous, acknowledged)
-      }
-      if (rows.length === 0) return 0
-      yield* Metric.incrementBy(metrics.claimed, rows.length)
-      const lease: Lease = { token, eventIds: rows.map((row) => row.event_id), since: now }
-      leased = lease
-      leases.unsafeOffer(lease)
-      const summary = yield* handleBatch(token, rows, session).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          leased = undefined
-        })),
-        Effect.onInterrupt(() =>
-          Effect.zipRight(session === undefined ? Effect.void : Effect.ignore(session.rollback), release(token, rows))
-        ),
-        Tracing.withSpan("sluice.batch", () => ({
-          captureStackTrace: false,
-          attributes: { "sluice.consumer_group": group, "sluice.batch_size": rows.length },
-          links: spanLinks(rows)
-        }))
-      )
-      if (yield* logs(LogLevel.Info)) yield* Effect.logInfo("batch handled").pipe(Effect.annotateLogs({ ...summary }))
-      return rows.length
-    }))
+      : stepWith(undefined)
 
     const idle = Effect.raceAll([
       Queue.take(wakeups),
@@ -658,14 +668,6 @@ export const run = <R>(
   })).pipe(
     Effect.annotateLogs({ handler: handler.settings.name, consumerGroup: handler.settings.name })
   )
-
-/**
- * The loop's own polling (claims, heartbeats) makes no spans: an idle pool would otherwise
- * export a `sql.execute` span per handler per poll interval, and building them costs a
- * tenth of a claim. Each batch is traced as a `sluice.batch` span, with the handler's
- * work inside it.
- */
-const untraced = Effect.withTracerEnabled(false)
 
 /** Whether a log line at `level` would be written (so the hot path skips building it otherwise). */
 const logs = (level: LogLevel.LogLevel) =>

@@ -19,3 +19,12 @@ export const withSpan =
   (name: string, options: () => Tracer.SpanOptions) =>
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.tracerWith((tracer) => tracer === builtIn ? self : Effect.withSpan(self, name, options()))
+
+/**
+ * Runs `self` without spans: for the claim loop's polling (claims, heartbeats), which would
+ * otherwise export a `sql.execute` span per handler per poll interval. Only when the current
+ * tracer exports spans: with the built-in one, setting the fiber-local flag costs more than
+ * the spans it avoids.
+ */
+export const untraced = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) => tracer === builtIn ? self : Effect.withTracerEnabled(self, false))
