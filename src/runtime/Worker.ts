@@ -581,8 +581,8 @@ export const run = <R>(
 
     /**
      * Claims and handles one batch; returns how many deliveries it claimed. A handler in
-     * "handler" mode runs on the claim's connection, in a transaction begun by its first
-     * statement.
+     * "handler" mode runs in its session's transaction, begun (on a connection reserved
+     * then) by its first statement.
      */
     const stepWith = (session: Session.Session | undefined) =>
       Effect.gen(function*() {
