@@ -613,7 +613,9 @@ export const run = <R>(
         yield* Metric.incrementBy(metrics.claimed, rows.length)
         const lease: Lease = { token, eventIds: rows.map((row) => row.event_id), since: now }
         leased = lease
-        leases.unsafeOffer(lease)
+        // `Queue.offer`, not `unsafeOffer`: only the effect applies the sliding strategy
+        // (`unsafeOffer` on a full queue drops the new lease and keeps the old one).
+        yield* Queue.offer(leases, lease)
         const summary = yield* handleBatch(token, rows, session).pipe(
           Effect.ensuring(Effect.sync(() => {
             leased = undefined
