@@ -4,6 +4,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -140,24 +141,32 @@ describe("Timing", () => {
         const t0 = yield* Clock.currentTimeMillis
         const finish = yield* Deferred.make<void>()
         const started = yield* Deferred.make<void>()
+        const firstHeld = yield* Deferred.make<void>()
+        const beatMs = 1_100
         yield* Runtime.startPool([
           Handler.make({
             name: "long",
             event: Ping,
             claimTimeout: "3 seconds",
-            heartbeatInterval: "1 second",
-            // The first event takes a moment of real time (the heartbeat fiber picks it up and
-            // waits for its first beat), the second none; the third is claimed while the
-            // heartbeat still waits on the first, and runs long.
+            heartbeatInterval: Duration.millis(beatMs),
+            // The first event is held until the heartbeat fiber waits for its first beat, the
+            // second is handled at once; the third is claimed while the heartbeat still waits
+            // on the first, and runs long.
             handle: (ping) =>
               ping.n === 1
-                ? Runtime.liveSleep("100 millis")
+                ? Deferred.await(firstHeld)
                 : ping.n === 2
                 ? Effect.void
                 : Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(finish))
           })
         ], { reapInterval: "500 millis" })
         yield* Outbox.emitAll([1, 2, 3].map((n) => new Ping({ n })))
+        yield* Runtime.waitUntil(
+          "the heartbeat waiting on the first batch",
+          TestClock.sleeps(),
+          (sleeps) => Chunk.some(sleeps, (at) => at === t0 + beatMs)
+        )
+        yield* Deferred.succeed(firstHeld, undefined)
         yield* Deferred.await(started)
         const sql = yield* SqlClient.SqlClient
         const claimedAt = Effect.map(
@@ -166,9 +175,9 @@ describe("Timing", () => {
             WHERE d.consumer_group = 'long' AND e.payload->>'n' = '3'`,
           (rows) => rows[0]?.t?.getTime()
         )
-        for (let second = 1; second <= 10; second++) {
-          yield* TestClock.setTime(t0 + second * 1_000)
-          yield* Runtime.waitUntil(`the heartbeat at ${second}s`, claimedAt, (t) => t === t0 + second * 1_000)
+        for (let beat = 1; beat <= 10; beat++) {
+          yield* TestClock.setTime(t0 + beat * beatMs)
+          yield* Runtime.waitUntil(`heartbeat ${beat}`, claimedAt, (t) => t === t0 + beat * beatMs)
         }
         const [, , long] = yield* Runtime.deliveries("long")
         assert.deepStrictEqual([long!.status, long!.attempts], ["claimed", 1])
