@@ -145,7 +145,10 @@ interface CommonOptions<A, I> {
   readonly routingKey?: string | ReadonlyArray<string> | undefined
   /** Deliveries claimed at once. Default 1. */
   readonly batchSize?: number | undefined
-  /** Idle wait between claims when nothing was found (NOTIFY wakes earlier). Default 1 second. */
+  /**
+   * How often the pool polls for due deliveries while this handler's loops are idle: one
+   * statement for every group with the same interval (NOTIFY wakes earlier). Default 1 second.
+   */
   readonly pollInterval?: Duration.DurationInput | undefined
   /** Attempts before a delivery is dead-lettered. Default 10. */
   readonly maxAttempts?: number | undefined

@@ -123,6 +123,8 @@ export interface StoreService {
     readonly fair: boolean
     readonly acknowledge: { readonly token: string; readonly eventIds: ReadonlyArray<string> }
   }) => Effect.Effect<{ readonly rows: ReadonlyArray<ClaimedRow>; readonly acknowledged: number }, StoreError>
+  /** Of `groups`, those with a pending delivery due at `now` (the pool's fallback poll). */
+  readonly dueGroups: (groups: ReadonlyArray<string>, now: Date) => Effect.Effect<ReadonlyArray<string>, StoreError>
   /** Extends a lease; returns how many deliveries it still holds. */
   readonly heartbeat: (
     group: string,
@@ -350,6 +352,16 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       Effect.mapError(fail("claim"))
     )
 
+  const dueGroups: StoreService["dueGroups"] = (names, now) =>
+    sql<{ readonly name: string }>`
+      SELECT g.name FROM unnest(${names}::text[]) AS g(name)
+      WHERE EXISTS (
+        SELECT 1 FROM ${deliveries}
+        WHERE consumer_group = g.name AND status = 'pending' AND available_at <= ${now})`.pipe(
+      Effect.map((rows) => rows.map((row) => row.name)),
+      Effect.mapError(fail("dueGroups"))
+    )
+
   const heartbeat: StoreService["heartbeat"] = (group, token, eventIds, now) =>
     sql<{ n: number }>`
       WITH touched AS (
@@ -497,6 +509,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     registerGroup,
     claim,
     claimAndAcknowledge,
+    dueGroups,
     heartbeat,
     settle,
     acknowledge,

@@ -2,8 +2,8 @@
  * The claim loop: one fiber per handler instance. It claims a batch (one statement),
  * decodes it, runs the handler with a heartbeat extending the lease, and settles the
  * outcomes (one statement, fenced by the claim token) in the same transaction as the
- * handler's own SQL and emits. It sleeps only when it found nothing, until a NOTIFY or
- * the poll interval; a database outage makes it back off and resume, never die.
+ * handler's own SQL and emits. It waits only when it found nothing, until a NOTIFY or the
+ * pool's poll wakes it; a database outage makes it back off and resume, never die.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
@@ -32,6 +32,7 @@ import * as Tracing from "./internal/tracing.js"
 import * as Metrics from "./Metrics.js"
 import { Notifier } from "./Notifier.js"
 import * as Outbox from "./Outbox.js"
+import type { Poller } from "./Poller.js"
 import * as Session from "./Session.js"
 import type { ClaimedRow, EventRow, Settlement } from "./Store.js"
 import { Store } from "./Store.js"
@@ -195,6 +196,8 @@ const spanLinks = (rows: ReadonlyArray<ClaimedRow>): Array<Tracer.SpanLink> => {
 export interface LoopOptions {
   /** Completed when the pool stops: the loop finishes its batch and exits. */
   readonly stopping: Deferred.Deferred<void>
+  /** The pool's fallback poll for this handler's poll interval. */
+  readonly poller: Poller
 }
 
 /**
@@ -642,11 +645,7 @@ export const run = <R>(
       )
       : stepWith(undefined)
 
-    const idle = Effect.raceAll([
-      Queue.take(wakeups),
-      Effect.sleep(settings.pollInterval),
-      Deferred.await(options.stopping)
-    ])
+    const idle = options.poller.idle(Effect.raceFirst(Queue.take(wakeups), Deferred.await(options.stopping)))
 
     const stopped = Deferred.isDone(options.stopping)
 

@@ -1,7 +1,8 @@
 /**
  * The worker pool: a scoped Layer that registers its handlers' consumer groups and
  * subscriptions, then forks `concurrency` claim loops per handler, one LISTEN
- * connection, the reaper and the retention pruner, all in its scope. Closing the scope
+ * connection, one poller per distinct poll interval, the reaper and the retention pruner,
+ * all in its scope. Closing the scope
  * stops them: loops stop claiming, in-flight batches get `shutdownTimeout` to finish,
  * and what is still unfinished is released without counting an attempt.
  *
@@ -16,6 +17,7 @@
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Deferred from "effect/Deferred"
@@ -33,6 +35,7 @@ import { InvalidConfig, type StoreError } from "./Errors.js"
 import type { Handler } from "./Handler.js"
 import { durationVariable, positiveDuration, show } from "./internal/configRules.js"
 import * as Notifier from "./Notifier.js"
+import * as Poller from "./Poller.js"
 import * as Reaper from "./Reaper.js"
 import * as Retention from "./Retention.js"
 import type { RuntimeConfig } from "./RuntimeConfig.js"
@@ -156,11 +159,25 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
 
     const notifier = yield* Notifier.make(options.notifications)
     const stopping = yield* Deferred.make<void>()
-    const loops = yield* Effect.forEach(handlers, (handler) =>
-      Effect.forEach(
-        Array.from({ length: handler.settings.concurrency }),
-        () => Effect.forkScoped(Worker.run(handler, { stopping }))
-      )).pipe(Effect.provideService(Notifier.Notifier, notifier))
+    const intervalOf = (handler: Handler<unknown>) => String(Duration.toMillis(handler.settings.pollInterval))
+    const loops = yield* Effect.gen(function*() {
+      const pollers = yield* Effect.forEach(
+        Object.entries(Arr.groupBy(handlers, intervalOf)),
+        ([millis, grouped]) =>
+          Effect.map(
+            Poller.make(grouped.map((handler) => handler.settings.name), Duration.millis(Number(millis))),
+            (poller) => [millis, poller] as const
+          )
+      )
+      const pollerOf = new Map(pollers)
+      return yield* Effect.forEach(handlers, (handler) => {
+        const poller = pollerOf.get(intervalOf(handler))!
+        return Effect.forEach(
+          Array.from({ length: handler.settings.concurrency }),
+          () => Effect.forkScoped(Worker.run(handler, { stopping, poller }))
+        )
+      })
+    }).pipe(Effect.provideService(Notifier.Notifier, notifier))
     yield* Effect.forkScoped(Reaper.run(Schedule.spaced(reapInterval)))
     yield* Effect.forkScoped(Retention.run(retention, Schedule.spaced(pruneInterval)))
     if (depthSampler !== undefined) yield* DepthSampler.make(depthSampler)

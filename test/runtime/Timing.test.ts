@@ -19,12 +19,13 @@ import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
 import * as Reaper from "../../src/runtime/Reaper.js"
-import { Store } from "../../src/runtime/Store.js"
+import { Store, type StoreService } from "../../src/runtime/Store.js"
 import * as Worker from "../../src/runtime/Worker.js"
 import * as Runtime from "../support/Runtime.js"
 import * as TestDatabase from "../support/TestDatabase.js"
 
 class Ping extends Event.Class<Ping>()("test.Ping", { n: Schema.Number }) {}
+class Pong extends Event.Class<Pong>()("test.Pong", { n: Schema.Number }) {}
 
 const only = (group: string) =>
   Effect.map(Runtime.deliveries(group), (rows) => {
@@ -190,10 +191,56 @@ describe("Timing", () => {
         assert.deepStrictEqual(rows.map((row) => row.attempts), [1, 1, 1])
       }))
 
+    it.scoped("an idle pool polls once per interval for all its loops, and wakes only the groups with due work", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const claims = new Map<string, number>()
+        let polls = 0
+        const claimsOf = (group: string) => claims.get(group) ?? 0
+        const counted = (group: string) => Effect.sync(() => claims.set(group, claimsOf(group) + 1))
+        const counting = (store: StoreService): StoreService => ({
+          ...store,
+          claim: (options) => Effect.zipRight(counted(options.group), store.claim(options)),
+          claimAndAcknowledge: (options) => Effect.zipRight(counted(options.group), store.claimAndAcknowledge(options)),
+          dueGroups: (groups, now) => Effect.tap(store.dueGroups(groups, now), () => Effect.sync(() => polls++))
+        })
+        const handled = yield* Deferred.make<void>()
+        yield* Runtime.freshPollTime
+        yield* Runtime.startPool([
+          ...["idle-a", "idle-b"].map((name) =>
+            Handler.make({ name, event: Ping, concurrency: 2, pollInterval: "7 seconds", handle: () => Effect.void })
+          ),
+          Handler.make({
+            name: "idle-c",
+            event: Pong,
+            concurrency: 2,
+            pollInterval: "7 seconds",
+            handle: () => Deferred.succeed(handled, undefined)
+          })
+        ], { notifications: { mode: "poll" } }).pipe(Effect.updateService(Store, counting))
+        const total = Effect.sync(() => claimsOf("idle-a") + claimsOf("idle-b") + claimsOf("idle-c"))
+        yield* Runtime.waitUntil("each loop's first claim", total, (n) => n === 6)
+        for (let poll = 1; poll <= 3; poll++) {
+          yield* Runtime.waitForIdleLoop("7 seconds")
+          yield* TestClock.adjust("7 seconds")
+          yield* Runtime.waitUntil(`poll ${poll}`, Effect.sync(() => polls), (n) => n === poll)
+        }
+        assert.strictEqual(yield* total, 6, "idle loops claimed on their own")
+
+        yield* Outbox.emit(new Pong({ n: 1 }))
+        yield* Runtime.waitForIdleLoop("7 seconds")
+        yield* TestClock.adjust("7 seconds")
+        yield* Deferred.await(handled)
+        // Both idle-c loops were woken: the one that got the event claims once more, the other found nothing.
+        yield* Runtime.waitUntil("idle-c's claims", Effect.sync(() => claimsOf("idle-c")), (n) => n === 5)
+        assert.deepStrictEqual([claimsOf("idle-a"), claimsOf("idle-b"), polls], [2, 2, 4])
+      }))
+
     it.scoped("polling: with notifications off, an event waits for the next poll", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate
         const handled = yield* Deferred.make<void>()
+        yield* Runtime.freshPollTime
         yield* Runtime.startPool([
           Handler.make({
             name: "polled",

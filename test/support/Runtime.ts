@@ -76,10 +76,16 @@ export const statusCounts = (group: string) =>
   })
 
 /**
+ * Moves the test clock on by a millisecond before a pool starts, so that {@link waitForIdleLoop}
+ * cannot mistake the sleep of an earlier test's poller (interrupted sleeps stay in
+ * `TestClock.sleeps`) for the new one's.
+ */
+export const freshPollTime = TestClock.adjust(Duration.millis(1))
+
+/**
  * Waits until some fiber sleeps until exactly `pollInterval` after the current test
- * time: a claim loop that found nothing and went idle. Moving the clock before that
- * would leave the loop's sleep scheduled after the new time. Only for pools without
- * wake-ups: a sleep that lost a race to a wake-up stays in `TestClock.sleeps`.
+ * time: the pool's poller, which sleeps once a claim loop found nothing and went idle.
+ * Moving the clock before that would leave the sleep scheduled after the new time.
  */
 export const waitForIdleLoop = (pollInterval: Duration.DurationInput) =>
   Effect.gen(function*() {
