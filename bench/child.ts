@@ -23,7 +23,7 @@ export type Task =
   /** Emits `events` in one call. */
   | Common & { readonly role: "emit-batch"; readonly events: number }
   /** Emits `events` one per transaction, back to back. */
-  | Common & { readonly role: "emit-each"; readonly events: number }
+  | Common & { readonly role: "emit-each"; readonly events: number; readonly warmup: number }
   /** Emits one event per transaction at `rate` per second for `seconds`, recording commit times. */
   | Common & { readonly role: "produce"; readonly rate: number; readonly seconds: number }
   /** Consumes until stopped, reporting progress (and handler start times when `record`). */
@@ -112,6 +112,8 @@ const produce = async (
 ) => {
   const producer = await contender.producer(task.url, task.profile, task.groups)
   const batch = task.role === "emit-batch" ? payloads(task.events) : []
+  const warmup = task.role === "emit-each" ? task.warmup : 0
+  for (let n = 0; n < warmup; n++) await producer.emitOne({ n: -1 - n, at: now() })
   send({ type: "ready" })
   await control.next("go")
   const cpu = cpuMs()

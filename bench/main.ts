@@ -98,7 +98,10 @@ const run = async (server: string) => {
     await Measure.dropKept(bench)
     if (only.has("emit")) {
       for (const rep of reps) {
-        for (const subject of producerSubjects) await attempt("emit.each", () => Measure.emitEach(bench, subject, rep))
+        for (const subject of producerSubjects) {
+          await attempt("emit.each", () => Measure.emitEach(bench, subject, rep, true))
+          await attempt("emit.each.cold", () => Measure.emitEach(bench, subject, rep, false))
+        }
       }
     }
     if (only.has("latency")) {

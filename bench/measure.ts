@@ -289,12 +289,21 @@ export const prefillFanout = async (bench: Bench, subjects: ReadonlyArray<Subjec
   for (const subject of subjects) await emitBatch(bench, subject, fanoutGroups, repetition)
 }
 
-/** `emit.each`: events one per transaction, back to back, on a fresh database. */
-export const emitEach = async (bench: Bench, subject: Subject, repetition: number): Promise<void> => {
+/**
+ * `emit.each`: events one per transaction, back to back, on a fresh database, after
+ * `emitWarmup` untimed ones; `emit.each.cold`: the first ones of a fresh process.
+ */
+export const emitEach = async (
+  bench: Bench,
+  subject: Subject,
+  repetition: number,
+  warm: boolean
+): Promise<void> => {
   const template = await schemaTemplate(bench, subject, single)
   const events = bench.plan.emitEach
+  const warmup = warm ? bench.plan.emitWarmup : 0
   const measured = await withDatabase(bench, template, async (database) => {
-    const producer = child(bench, subject, database, single, "emit-each", { events })
+    const producer = child(bench, subject, database, single, "emit-each", { events, warmup })
     return settle([producer], async () => {
       await producer.ready
       const before = await serverCpu(bench.postmaster)
@@ -304,7 +313,7 @@ export const emitEach = async (bench: Bench, subject: Subject, repetition: numbe
       return { events, ms: result.elapsedMs ?? 0, rssMb: result.peakRssMb, workerCpuMs: result.cpuMs, pgCpuMs }
     })
   })
-  recordThroughput(bench, subject, "emit.each", units.events, repetition, measured)
+  recordThroughput(bench, subject, warm ? "emit.each" : "emit.each.cold", units.events, repetition, measured)
 }
 
 /**

@@ -62,6 +62,12 @@ export interface Plan {
   readonly drains: ReadonlyArray<DrainCell>
   /** Events emitted one per transaction, back to back. */
   readonly emitEach: number
+  /**
+   * Events the producer emits one per transaction before `emit.each` is timed (the same
+   * for every contender), so that it measures the steady state, not the JIT warming up;
+   * `emit.each.cold` times the first `emitEach` of a fresh process.
+   */
+  readonly emitWarmup: number
   readonly latency: {
     readonly subjects: ReadonlyArray<Subject>
     readonly rate: number
@@ -122,6 +128,7 @@ export const plan = (quick: boolean, repetitions: number): Plan => ({
   drainCapMs: quick ? 1_000 : 10_000,
   drains: quick ? quickDrains : fullDrains,
   emitEach: quick ? 500 : 2_000,
+  emitWarmup: quick ? 1_000 : 2_000,
   latency: {
     // Quick: the baseline and the fastest peer only (each cell takes `seconds` × repetitions).
     subjects: quick ? [sluice, raw, graphileTuned] : subjects,
