@@ -529,7 +529,8 @@ export const run = <R>(
 
     /** The batch in hand, whose lease the loop's heartbeat extends. */
     let leased: Lease | undefined
-    const leases = yield* Queue.sliding<Lease>(1)
+    /** Open while the loop is handling batches: the heartbeat has no timer while it is closed. */
+    const busy = yield* Effect.makeLatch(false)
     const heartbeatMillis = Duration.toMillis(settings.heartbeatInterval)
 
     const beat = (lease: Lease) =>
@@ -542,23 +543,30 @@ export const run = <R>(
       }).pipe(Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)))
 
     /**
-     * One fiber per loop (not one per batch): it waits for a batch, then extends its lease
-     * every heartbeat interval from the batch's start while the batch is in hand. It sleeps
-     * only while a batch is in hand, so an idle loop has no timer.
+     * One fiber per loop, which the loop never signals per batch: while the loop is busy it
+     * sleeps until the batch in hand is due a heartbeat (one interval after its claim or its
+     * last heartbeat), then beats it if it is still in hand. Short batches come and go
+     * between its wake-ups; an idle loop closes `busy`, and the fiber then has no timer.
      */
     const heartbeats = Effect.gen(function*() {
-      const lease = yield* Queue.take(leases)
-      let due = lease.since + heartbeatMillis
-      while (leased === lease) {
+      let beaten: Lease | undefined
+      let beatAt = 0
+      for (;;) {
+        yield* busy.await
+        const lease = leased
         const now = yield* Clock.currentTimeMillis
-        if (now < due) {
+        const due = lease === undefined
+          ? now + heartbeatMillis
+          : (lease === beaten ? beatAt : lease.since) + heartbeatMillis
+        if (lease === undefined || now < due) {
           yield* Effect.sleep(Duration.millis(due - now))
         } else {
           yield* beat(lease)
-          due = (yield* Clock.currentTimeMillis) + heartbeatMillis
+          beaten = lease
+          beatAt = yield* Clock.currentTimeMillis
         }
       }
-    }).pipe(Effect.forever)
+    })
     yield* Effect.forkScoped(Tracing.untraced(heartbeats))
 
     const release = (token: string, rows: ReadonlyArray<ClaimedRow>) =>
@@ -614,11 +622,8 @@ export const run = <R>(
         }
         if (rows.length === 0) return 0
         yield* Metric.incrementBy(metrics.claimed, rows.length)
-        const lease: Lease = { token, eventIds: rows.map((row) => row.event_id), since: now }
-        leased = lease
-        // `Queue.offer`, not `unsafeOffer`: only the effect applies the sliding strategy
-        // (`unsafeOffer` on a full queue drops the new lease and keeps the old one).
-        yield* Queue.offer(leases, lease)
+        leased = { token, eventIds: rows.map((row) => row.event_id), since: now }
+        busy.unsafeOpen()
         const summary = yield* handleBatch(token, rows, session).pipe(
           Effect.ensuring(Effect.sync(() => {
             leased = undefined
@@ -664,6 +669,7 @@ export const run = <R>(
             )
         )
       )
+      if (claimed <= 0) busy.unsafeClose()
       if (claimed === 0) yield* idle
     }
   })).pipe(
