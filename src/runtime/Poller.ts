@@ -41,7 +41,7 @@ export const make = (
 
     const poll = Clock.currentTimeMillis.pipe(
       Effect.flatMap((now) => store.dueGroups(groups, new Date(now))),
-      Effect.catchAll((error) => Effect.as(Effect.logDebug(`poll failed: ${error.message}`), groups)),
+      Effect.catchAllCause((cause) => Effect.as(Effect.logDebug("poll failed; waking every group", cause), groups)),
       Effect.flatMap(wake)
     )
 
