@@ -2,9 +2,9 @@
  * The worker pool: a scoped Layer that registers its handlers' consumer groups and
  * subscriptions, then forks `concurrency` claim loops per handler, one LISTEN
  * connection, one poller per distinct poll interval, the reaper and the retention pruner,
- * all in its scope. Closing the scope
- * stops them: loops stop claiming, in-flight batches get `shutdownTimeout` to finish,
- * and what is still unfinished is released without counting an attempt.
+ * all in its scope. Closing the scope stops them: loops stop claiming, in-flight batches
+ * get `shutdownTimeout` to finish, and what is still unfinished is released without
+ * counting an attempt.
  *
  * @example
  * ```ts
