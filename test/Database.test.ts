@@ -30,6 +30,14 @@ const buildFromEnv = (env: Record<string, string>) =>
     Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
   )
 
+/** A client built from configuration on this file's database, with `env` besides its URL. */
+const testClientFromEnv = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const database = yield* TestDatabase.TestDatabase
+    const context = yield* buildFromEnv({ DATABASE_URL: database.url, ...env })
+    return Context.get(context, SqlClient.SqlClient)
+  })
+
 /** A TCP server on 127.0.0.1 that accepts connections and never answers. */
 const silentServer = Effect.acquireRelease(
   Effect.async<{ readonly server: net.Server; readonly sockets: Set<net.Socket> }>((resume) => {
@@ -211,9 +219,7 @@ it.layer(Layer.merge(TestDatabase.layer, NodeContext.layer))("Database", (it) =>
 
   it.scoped("SLUICE_DB_PREPARE=false runs every statement unnamed", () =>
     Effect.gen(function*() {
-      const database = yield* TestDatabase.TestDatabase
-      const context = yield* buildFromEnv({ DATABASE_URL: database.url, SLUICE_DB_PREPARE: "false" })
-      const sql = Context.get(context, SqlClient.SqlClient)
+      const sql = yield* testClientFromEnv({ SLUICE_DB_PREPARE: "false" })
       const rows = yield* sql.withTransaction(Effect.gen(function*() {
         yield* sql`SELECT ${1}::int AS n /* unprepared-marker */`
         yield* sql`SELECT ${2}::int AS n /* unprepared-marker */`
@@ -224,9 +230,7 @@ it.layer(Layer.merge(TestDatabase.layer, NodeContext.layer))("Database", (it) =>
 
   it.scoped("a statement that fails to parse fails the same way every time, and the connection stays usable", () =>
     Effect.gen(function*() {
-      const database = yield* TestDatabase.TestDatabase
-      const context = yield* buildFromEnv({ DATABASE_URL: database.url, SLUICE_DB_MAX_CONNECTIONS: "1" })
-      const sql = Context.get(context, SqlClient.SqlClient)
+      const sql = yield* testClientFromEnv({ SLUICE_DB_MAX_CONNECTIONS: "1" })
       for (const n of [1, 2]) {
         const error = yield* Effect.flip(sql`SELECT ${n}::int FROM no_such_table_marker`)
         expect(describeSqlError(error)).toContain(`relation "no_such_table_marker" does not exist`)
