@@ -406,8 +406,9 @@ export const run = <R>(
       now: number
     ) => Effect.forEach(rows, (row, i) => settlementOf(row, outcomes[i]!, now))
 
-    const handleBatch = (token: string, rows: ReadonlyArray<ClaimedRow>, session: Session.Session | undefined) =>
+    const handleBatch = (lease: Lease, rows: ReadonlyArray<ClaimedRow>, session: Session.Session | undefined) =>
       Effect.gen(function*() {
+        const { token } = lease
         const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row, token))
         const ready = prepared.flatMap((p) => (p._tag === "Ready" ? [p] : []))
         const rejected = prepared.flatMap((p) => (p._tag === "Rejected" ? [p] : []))
@@ -522,8 +523,10 @@ export const run = <R>(
             )
           }
         }
-        if (deferred) unacknowledged = { token, eventIds: readyRows.map((row) => row.event_id), summary }
-        else yield* count(summary)
+        if (deferred) {
+          const eventIds = rejected.length === 0 ? lease.eventIds : readyRows.map((row) => row.event_id)
+          unacknowledged = { token, eventIds, summary }
+        } else yield* count(summary)
         return summary
       })
 
@@ -622,9 +625,10 @@ export const run = <R>(
         }
         if (rows.length === 0) return 0
         yield* Metric.incrementBy(metrics.claimed, rows.length)
-        leased = { token, eventIds: rows.map((row) => row.event_id), since: now }
+        const lease: Lease = { token, eventIds: rows.map((row) => row.event_id), since: now }
+        leased = lease
         busy.unsafeOpen()
-        const summary = yield* handleBatch(token, rows, session).pipe(
+        const summary = yield* handleBatch(lease, rows, session).pipe(
           Effect.ensuring(Effect.sync(() => {
             leased = undefined
           })),

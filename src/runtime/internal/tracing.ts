@@ -21,8 +21,8 @@ export const withSpan =
     Effect.tracerWith((tracer) => tracer === builtIn ? self : Effect.withSpan(self, name, options()))
 
 /**
- * Runs `self` without spans: for the claim loop's polling (claims, heartbeats), which would
- * otherwise export a `sql.execute` span per handler per poll interval. Only when the current
+ * Runs `self` without spans: for the runtime's background statements (claims, heartbeats,
+ * the pool's poll), which would otherwise export a `sql.execute` span per poll. Only when the current
  * tracer exports spans: with the built-in one, setting the fiber-local flag costs more than
  * the spans it avoids.
  */
