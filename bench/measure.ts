@@ -234,6 +234,7 @@ const consume = async (
     // Let the last progress reports arrive (they carry the exact times and CPU).
     await sleep(40)
     const progress = handledBy(consumers)
+    if (options.prune) await untilPruned(subject, database)
     for (const c of consumers) c.command("stop")
     const results = await Promise.all(consumers.map((c) => c.result))
     const events = done ? options.target : progress.handled
@@ -370,6 +371,33 @@ export const latency = async (bench: Bench, subject: Subject, repetition: number
   bench.log(`latency ${label(subject)} #${repetition + 1}: p50 ${show(p50)}, p99 ${show(p99)}, missed ${missed}`)
 }
 
+/** Where each contender that prunes keeps its events and deliveries. */
+const prunedTables: Partial<Record<Subject["contender"], ReadonlyArray<string>>> = {
+  sluice: ["sluice.deliveries", "sluice.events"],
+  raw: ["deliveries", "events"]
+}
+
+/**
+ * Waits, with the consumers still running, until their retention pruning has deleted
+ * everything they delivered. A consumer stopped earlier leaves a backlog (up to one pruning
+ * interval of deliveries and their events) that the next consumer on the same database would
+ * prune during its measured drain: a cost of the previous run, not of the tables' history.
+ */
+const untilPruned = async (subject: Subject, database: Database) => {
+  const tables = prunedTables[subject.contender]
+  if (tables === undefined) throw new Error(`no pruned tables known for ${subject.contender}`)
+  const count = `SELECT ${tables.map((table) => `(SELECT count(*) FROM ${table})`).join(" + ")} AS n`
+  const deadline = now() + 60_000
+  await withClient(database.url, async (client) => {
+    for (;;) {
+      const { rows } = await client.query(count)
+      if (Number((rows[0] as { n: string }).n) === 0) return
+      if (now() >= deadline) throw new Error(`${label(subject)}: retention left rows after 60 s`)
+      await sleep(100)
+    }
+  })
+}
+
 const churned = new Map<string, Database & { readonly rate: number }>()
 
 /** The database `bloat.events` events went through (emit a chunk, drain it, repeat), made once per subject. */
@@ -383,7 +411,9 @@ const churnedDatabase = async (bench: Bench, subject: Subject) => {
   const result = await settle([churner], async () => {
     await churner.ready
     churner.command("go")
-    return churner.result
+    const passed = await churner.result
+    await untilPruned(subject, database)
+    return passed
   })
   // Let vacuum catch up now rather than at a random point of a later measurement.
   await withClient(database.url, (client) => client.query("VACUUM"))
