@@ -1,7 +1,9 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
 import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
@@ -58,6 +60,34 @@ describe("Worker", () => {
         const rows = yield* settled("pings", 10)
         assert.isTrue(rows.every((row) => row.status === "delivered" && row.attempts === 1))
         assert.deepStrictEqual(yield* handledNumbers, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      }))
+
+    it.scoped("hands the handler each delivery's event id, attempt, routing key, metadata and emit time", () =>
+      Effect.gen(function*() {
+        yield* reset
+        const emittedAt = Date.parse("2026-03-04T05:06:07.089Z")
+        yield* TestClock.setTime(emittedAt)
+        const seen = yield* Deferred.make<Handler.Delivery<Ping>>()
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "pings",
+            event: Ping,
+            handle: (_event, delivery) => Deferred.succeed(seen, delivery)
+          })
+        ])
+        yield* Outbox.emit(new Ping({ n: 7 }), { routingKey: "k-1", metadata: { correlationId: "c-9" } })
+        yield* TestClock.adjust("1 second")
+        const delivery = yield* Deferred.await(seen)
+        const [event] = yield* Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ id: string }>`SELECT id::text AS id FROM sluice.events WHERE type = 'test.Ping'`
+        )
+        assert.strictEqual(delivery.eventId, event!.id)
+        assert.strictEqual(delivery.event.n, 7)
+        assert.strictEqual(delivery.attempt, 1)
+        assert.strictEqual(delivery.routingKey, "k-1")
+        assert.strictEqual(delivery.metadata.correlationId, "c-9")
+        assert.strictEqual(delivery.createdAt.toISOString(), "2026-03-04T05:06:07.089Z")
       }))
 
     it.scoped("a handler that emits and then fails leaves no emitted events and no partial writes", () =>
