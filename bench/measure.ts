@@ -234,7 +234,7 @@ const consume = async (
     // Let the last progress reports arrive (they carry the exact times and CPU).
     await sleep(40)
     const progress = handledBy(consumers)
-    if (options.prune) await untilPruned(subject, database)
+    if (options.prune) await untilPruned(bench, subject, database)
     for (const c of consumers) c.command("stop")
     const results = await Promise.all(consumers.map((c) => c.result))
     const events = done ? options.target : progress.handled
@@ -382,20 +382,37 @@ const prunedTables: Partial<Record<Subject["contender"], ReadonlyArray<string>>>
  * everything they delivered. A consumer stopped earlier leaves a backlog (up to one pruning
  * interval of deliveries and their events) that the next consumer on the same database would
  * prune during its measured drain: a cost of the previous run, not of the tables' history.
+ * Gives up when the count has not fallen for 60 s.
  */
-const untilPruned = async (subject: Subject, database: Database) => {
+const untilPruned = async (bench: Bench, subject: Subject, database: Database) => {
   const tables = prunedTables[subject.contender]
   if (tables === undefined) throw new Error(`no pruned tables known for ${subject.contender}`)
   const count = `SELECT ${tables.map((table) => `(SELECT count(*) FROM ${table})`).join(" + ")} AS n`
-  const deadline = now() + 60_000
+  const started = now()
   await withClient(database.url, async (client) => {
+    let fewest = Number.POSITIVE_INFINITY
+    let fellAt = now()
+    let reportedAt = now()
     for (;;) {
       const { rows } = await client.query(count)
-      if (Number((rows[0] as { n: string }).n) === 0) return
-      if (now() >= deadline) throw new Error(`${label(subject)}: retention left rows after 60 s`)
+      const left = Number((rows[0] as { n: string }).n)
+      if (left === 0) break
+      if (left < fewest) {
+        fewest = left
+        fellAt = now()
+      }
+      if (now() - fellAt > 60_000) {
+        throw new Error(`${label(subject)}: retention left ${left} rows, none pruned for 60 s`)
+      }
+      if (now() - reportedAt > 10_000) {
+        bench.log(`${label(subject)}: waiting for retention, ${left} rows left`)
+        reportedAt = now()
+      }
       await sleep(100)
     }
   })
+  const waited = now() - started
+  if (waited > 5_000) bench.log(`${label(subject)}: retention caught up after ${(waited / 1000).toFixed(0)} s`)
 }
 
 const churned = new Map<string, Database & { readonly rate: number }>()
@@ -412,7 +429,7 @@ const churnedDatabase = async (bench: Bench, subject: Subject) => {
     await churner.ready
     churner.command("go")
     const passed = await churner.result
-    await untilPruned(subject, database)
+    await untilPruned(bench, subject, database)
     return passed
   })
   // Let vacuum catch up now rather than at a random point of a later measurement.
