@@ -26,6 +26,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { StoreError } from "../runtime/Errors.js"
+import * as Retention from "../runtime/Retention.js"
 import type { RuntimeConfig } from "../runtime/RuntimeConfig.js"
 import { type ChangeRow, Store } from "../runtime/Store.js"
 import * as OperationsStore from "./OperationsStore.js"
@@ -306,16 +307,17 @@ export const make: Effect.Effect<OperationsService, never, OperationsStore.Opera
     })
 
     const prune: OperationsService["prune"] = Effect.fn("Operations.prune")(function*(options, onProgress) {
-      const batchSize = options.batchSize ?? defaults.batchSize
       const now = yield* Clock.currentTimeMillis
-      const before = new Date(now - options.olderThanMs)
       let deleted = 0
-      for (;;) {
-        const removed = yield* store.prune(before, batchSize)
-        deleted += removed.deliveries + removed.events
-        if (onProgress !== undefined) yield* onProgress(deleted)
-        if (removed.deliveries < batchSize && removed.events < batchSize) return deleted
-      }
+      yield* Retention.pruneBefore(
+        new Date(now - options.olderThanMs),
+        options.batchSize ?? defaults.batchSize,
+        (removed) => {
+          deleted += removed
+          return onProgress === undefined ? Effect.void : onProgress(deleted)
+        }
+      ).pipe(Effect.provideService(Store, store))
+      return deleted
     })
 
     const tail: OperationsService["tail"] = (options) =>

@@ -7,29 +7,56 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
-import { Store } from "./Store.js"
+import type { StoreError } from "./Errors.js"
+import { type PruneBatch, Store } from "./Store.js"
 
 /** Rows deleted per statement. */
 export const batchLimit = 1_000
 
-/** Prunes everything older than `retention`, batch by batch; returns the counts. */
-export const pruneOnce = (retention: Duration.DurationInput) =>
+/** Runs a pruning statement batch after batch, each resuming where the last one stopped, until one comes back short. */
+const untilShort = (
+  step: (from: string) => Effect.Effect<PruneBatch, StoreError, Store>,
+  limit: number,
+  onBatch: (removed: number) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    let removed = 0
+    let from = "-infinity"
+    for (;;) {
+      const batch = yield* step(from)
+      removed += batch.removed
+      yield* onBatch(batch.removed)
+      if (batch.removed < limit || batch.next === null) return removed
+      from = batch.next
+    }
+  })
+
+/**
+ * Deletes the settled deliveries older than `before`, then the events older than `before`
+ * that no delivery needs any more (so an event whose deliveries went in this pass goes too),
+ * `limit` rows per statement. `onBatch` is told how many rows each statement deleted.
+ */
+export const pruneBefore = (
+  before: Date,
+  limit: number,
+  onBatch: (removed: number) => Effect.Effect<void> = () => Effect.void
+) =>
   Effect.gen(function*() {
     const store = yield* Store
-    const now = yield* Clock.currentTimeMillis
-    const before = new Date(now - Duration.toMillis(retention))
-    let deliveries = 0
-    let events = 0
-    for (;;) {
-      const removed = yield* store.prune(before, batchLimit)
-      deliveries += removed.deliveries
-      events += removed.events
-      if (removed.deliveries < batchLimit && removed.events < batchLimit) break
-    }
-    if (deliveries + events > 0) {
-      yield* Effect.logDebug(`pruned ${deliveries} deliveries and ${events} events`)
-    }
+    const deliveries = yield* untilShort((from) => store.pruneDeliveries(before, limit, from), limit, onBatch)
+    const events = yield* untilShort((from) => store.pruneEvents(before, limit, from), limit, onBatch)
     return { deliveries, events }
+  })
+
+/** Prunes everything older than `retention`; returns the counts. */
+export const pruneOnce = (retention: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const removed = yield* pruneBefore(new Date(now - Duration.toMillis(retention)), batchLimit)
+    if (removed.deliveries + removed.events > 0) {
+      yield* Effect.logDebug(`pruned ${removed.deliveries} deliveries and ${removed.events} events`)
+    }
+    return removed
   }).pipe(Effect.withSpan("Retention.pruneOnce"))
 
 /** Prunes on a schedule until interrupted; failures are logged and retried next tick. */

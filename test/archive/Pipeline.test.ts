@@ -32,7 +32,7 @@ import * as Rules from "../../src/archive/validation/Rules.js"
 import * as Progress from "../../src/cli/Progress.js"
 import * as Run from "../../src/cli/Run.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
-import { Store } from "../../src/runtime/Store.js"
+import * as Retention from "../../src/runtime/Retention.js"
 import * as ArchiveDatabase from "../support/ArchiveDatabase.js"
 import * as Runtime from "../support/Runtime.js"
 
@@ -228,12 +228,8 @@ const requestRun = (runId: string, limit: number, chunkSize: number) =>
 
 /** What retention does once the period has passed: settled deliveries and the events no group needs are deleted. */
 const pruneSettled = Effect.gen(function*() {
-  const store = yield* Store
   const before = new Date((yield* Clock.currentTimeMillis) + 1)
-  for (;;) {
-    const removed = yield* store.prune(before, 10_000)
-    if (removed.deliveries === 0 && removed.events === 0) return
-  }
+  yield* Retention.pruneBefore(before, 10_000)
 })
 
 /** Tries to approve a deposition that is not awaiting curation: the state the refusal names. */

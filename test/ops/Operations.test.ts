@@ -390,9 +390,9 @@ describe("Operations", () => {
         const record = (deleted: number) => Effect.sync(() => void progress.push(deleted))
         assert.strictEqual(yield* ops.prune({ olderThanMs: 3_600_000, batchSize: 10 }, record), 0)
         yield* TestClock.adjust("2 hours")
-        // 25 deliveries and their 25 events, 10 of each per batch
+        // the 25 deliveries, then their 25 events, 10 rows per statement
         assert.strictEqual(yield* ops.prune({ olderThanMs: 3_600_000, batchSize: 10 }, record), 50)
-        assert.deepStrictEqual(progress, [0, 20, 40, 50])
+        assert.deepStrictEqual(progress, [0, 0, 10, 20, 25, 35, 45, 50])
         // the dead letter stays, with its event and its error
         assert.deepStrictEqual(yield* Runtime.statusCounts("g"), { failed: 1 })
         assert.deepStrictEqual((yield* errorRows).map((row) => [row.event_id, row.error]), [["26", "dead"]])

@@ -68,5 +68,50 @@ describe("Retention", () => {
         assert.deepStrictEqual(yield* Runtime.statusCounts("dead"), { failed: 2 })
         assert.deepStrictEqual(yield* Runtime.statusCounts("waiting"), { pending: 1 })
       }))
+
+    it.effect("a pass prunes a backlog many batches deep, each batch resuming where the last one stopped", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* TestDatabase.truncate
+        const t0 = yield* Clock.currentTimeMillis
+        for (const group of ["done", "waiting"]) yield* register(group)
+        for (let second = 0; second < 30; second++) {
+          yield* TestClock.setTime(t0 + second * 1_000)
+          yield* Outbox.emit(new Item({ n: second }), { routingKey: "done" })
+          yield* settleAll("done", "delivered")
+        }
+        yield* Outbox.emit(new Item({ n: 30 }), { routingKey: "waiting" })
+
+        const froms: Array<string> = []
+        const recording = Effect.updateService(Store, (store) => ({
+          ...store,
+          pruneDeliveries: (before: Date, limit: number, from: string) => {
+            froms.push(from)
+            return store.pruneDeliveries(before, limit, from)
+          }
+        }))
+        const batches: Array<number> = []
+        const removed = yield* Retention.pruneBefore(
+          new Date(t0 + 3_600_000),
+          7,
+          (n) => Effect.sync(() => void batches.push(n))
+        ).pipe(recording)
+
+        assert.deepStrictEqual(removed, { deliveries: 30, events: 30 })
+        assert.deepStrictEqual(batches, [7, 7, 7, 7, 2, 7, 7, 7, 7, 2])
+        const resumedAt = yield* Effect.forEach(froms.slice(1), (from) =>
+          Effect.map(
+            sql<{ ms: number }>`SELECT (extract(epoch FROM ${from}::timestamptz) * 1000)::float8 AS ms`,
+            (rows) => rows[0]!.ms - t0
+          ))
+        assert.strictEqual(froms[0], "-infinity")
+        assert.deepStrictEqual(
+          resumedAt,
+          [6_000, 13_000, 20_000, 27_000],
+          "each batch starts at the last one's newest row"
+        )
+        assert.deepStrictEqual(yield* counts, { events: 1, deliveries: 1 })
+        assert.deepStrictEqual(yield* Runtime.statusCounts("waiting"), { pending: 1 })
+      }))
   })
 })
