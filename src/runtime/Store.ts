@@ -64,7 +64,7 @@ export interface ReapedRow {
   readonly status: "pending" | "failed"
 }
 
-/** One batch of pruning: how many rows it deleted, and the timestamp to resume from (text). */
+/** One batch of pruning: how many rows it deleted, and the timestamp (ISO 8601) to resume from. */
 export interface PruneBatch {
   readonly removed: number
   readonly next: string | null
@@ -158,10 +158,11 @@ export interface StoreService {
   /** Returns expired leases to pending (or failed, past the group's max attempts) and wakes their groups. */
   readonly reap: (now: Date, limit: number) => Effect.Effect<ReadonlyArray<ReapedRow>, StoreError>
   /**
-   * Deletes up to `limit` settled deliveries older than `before`, oldest first, from `from`
-   * on (a timestamp as text, `-infinity` for the start). `next` is where the following batch
-   * starts: resuming there instead of at the start spares each batch a walk over the index
-   * entries of the rows the earlier batches deleted, which stay until vacuum.
+   * Deletes up to `limit` settled deliveries older than `before`, oldest first, from `from` on
+   * (an ISO 8601 timestamp, whatever the session's `DateStyle`; `-infinity` for the start).
+   * `next` is where the following batch starts: resuming there instead of at the start spares
+   * each batch a walk over the index entries of the rows the earlier batches deleted, which
+   * stay until vacuum.
    */
   readonly pruneDeliveries: (before: Date, limit: number, from: string) => Effect.Effect<PruneBatch, StoreError>
   /** Deletes up to `limit` events older than `before` that no delivery needs, like {@link pruneDeliveries}. */
@@ -475,7 +476,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         DELETE FROM ${deliveryErrors} x USING gone
         WHERE x.event_id = gone.event_id AND x.consumer_group = gone.consumer_group
         RETURNING 1
-      ) SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT max(updated_at) FROM old)::text AS next`.pipe(
+      ) SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT to_json(max(updated_at)) #>> '{}' FROM old) AS next`.pipe(
       Effect.map(pruneBatch),
       Effect.mapError(fail("prune"))
     )
@@ -491,7 +492,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         FOR UPDATE SKIP LOCKED
       ), gone AS (
         DELETE FROM ${events} e USING old WHERE e.id = old.id RETURNING 1
-      ) SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT max(created_at) FROM old)::text AS next`.pipe(
+      ) SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT to_json(max(created_at)) #>> '{}' FROM old) AS next`.pipe(
       Effect.map(pruneBatch),
       Effect.mapError(fail("prune"))
     )
