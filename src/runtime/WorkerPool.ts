@@ -159,30 +159,26 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
 
     const notifier = yield* Notifier.make(options.notifications)
     const stopping = yield* Deferred.make<void>()
-    const intervalOf = (handler: Handler<unknown>) => String(Duration.toMillis(handler.settings.pollInterval))
-    const loops = yield* Effect.gen(function*() {
-      const pollers = yield* Effect.forEach(
-        Object.entries(Arr.groupBy(handlers, intervalOf)),
-        ([millis, grouped]) =>
-          Effect.map(
-            Poller.make(grouped.map((handler) => handler.settings.name), Duration.millis(Number(millis))),
-            (poller) => [millis, poller] as const
-          )
-      )
-      const pollerOf = new Map(pollers)
-      return yield* Effect.forEach(handlers, (handler) => {
-        const poller = pollerOf.get(intervalOf(handler))!
-        return Effect.forEach(
-          Array.from({ length: handler.settings.concurrency }),
-          () => Effect.forkScoped(Worker.run(handler, { stopping, poller }))
+    const byPollInterval = Object.values(
+      Arr.groupBy(handlers, (handler) => String(Duration.toMillis(handler.settings.pollInterval)))
+    )
+    const loops = yield* Effect.forEach(byPollInterval, (sameInterval) =>
+      Effect.gen(function*() {
+        const poller = yield* Poller.make(
+          sameInterval.map((handler) => handler.settings.name),
+          sameInterval[0].settings.pollInterval
         )
-      })
-    }).pipe(Effect.provideService(Notifier.Notifier, notifier))
+        return yield* Effect.forEach(sameInterval, (handler) =>
+          Effect.forEach(
+            Array.from({ length: handler.settings.concurrency }),
+            () => Effect.forkScoped(Worker.run(handler, { stopping, poller }))
+          ))
+      })).pipe(Effect.provideService(Notifier.Notifier, notifier))
     yield* Effect.forkScoped(Reaper.run(Schedule.spaced(reapInterval)))
     yield* Effect.forkScoped(Retention.run(retention, Schedule.spaced(pruneInterval)))
     if (depthSampler !== undefined) yield* DepthSampler.make(depthSampler)
 
-    const fibers = loops.flat()
+    const fibers = loops.flat(2)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Deferred.succeed(stopping, undefined)
