@@ -22,9 +22,9 @@ export const withSpan =
 
 /**
  * Runs `self` without spans: for the runtime's background statements (claims, heartbeats,
- * the pool's poll), which would otherwise export a `sql.execute` span per poll. Only when the current
- * tracer exports spans: with the built-in one, setting the fiber-local flag costs more than
- * the spans it avoids.
+ * the pool's poll), which would otherwise export a `sql.execute` span per poll. Only when
+ * the current tracer exports spans: with the built-in one, setting the fiber-local flag
+ * costs more than the spans it avoids.
  */
 export const untraced = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.tracerWith((tracer) => tracer === builtIn ? self : Effect.withTracerEnabled(self, false))
