@@ -76,7 +76,6 @@ describe("Worker", () => {
           })
         ])
         yield* Outbox.emit(new Ping({ n: 7 }), { routingKey: "k-1", metadata: { correlationId: "c-9" } })
-        yield* TestClock.adjust("1 second")
         const delivery = yield* Deferred.await(seen)
         const [event] = yield* Effect.flatMap(
           SqlClient.SqlClient,
