@@ -128,15 +128,15 @@ export const plan = (quick: boolean, repetitions: number): Plan => ({
   drainCapMs: quick ? 1_000 : 10_000,
   drains: quick ? quickDrains : fullDrains,
   emitEach: quick ? 500 : 2_000,
-  emitWarmup: quick ? 1_000 : 2_000,
+  emitWarmup: quick ? 500 : 2_000,
   latency: {
     // Quick: the baseline and the fastest peer only (each cell takes `seconds` × repetitions).
     subjects: quick ? [sluice, raw, graphileTuned] : subjects,
     rate: 200,
-    seconds: quick ? 5 : 10,
+    seconds: quick ? 3 : 10,
     graceMs: 2_000
   },
   fanout: [sluice, raw],
-  bloat: { subjects: [sluice, raw], events: quick ? 100_000 : 1_000_000, chunk: 10_000 },
-  idle: { handlers: 8, seconds: quick ? 10 : 30, settleMs: 1_000 }
+  bloat: { subjects: [sluice, raw], events: quick ? 50_000 : 1_000_000, chunk: 10_000 },
+  idle: { handlers: 8, seconds: quick ? 6 : 30, settleMs: 1_000 }
 })
