@@ -85,6 +85,7 @@ export interface Plan {
 // "best settings of each" compares like with like.
 const fullDrains: ReadonlyArray<DrainCell> = [
   ...[1, 100].flatMap((batch) => [1, 2, 4, 8].map((concurrency) => drain(sluice, batch, concurrency))),
+  drain(sluice, 1, 4, 2),
   drain(sluice, 100, 2, 2),
   drain(sluice, 100, 4, 2),
   ...[1, 2, 4].map((concurrency) => drain(sluice, 500, concurrency)),
