@@ -311,8 +311,21 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       )
       SELECT event_id FROM ${deliveries}
       WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
-        AND event_id IN (SELECT event_id FROM candidates)
+        AND event_id = ANY(ARRAY(SELECT event_id FROM candidates))
       FOR UPDATE SKIP LOCKED`
+
+  /**
+   * A claim finds its rows through the primary keys: `= ANY(ARRAY(…))` of the locked ids,
+   * not a join with them. The planner cannot know that a claim holds at most one batch, and
+   * on a table of tens of thousands of rows it joined by a sequential scan of every row, per
+   * claim: for a batch of 100 from a 20,000-event backlog, 3.6 ms with fresh statistics and
+   * 10.9 ms before the first analyze, against 1.1 ms through the keys (`EXPLAIN ANALYZE`).
+   * An array it cannot see is estimated at ten elements, so the keys win whatever the
+   * statistics say.
+   */
+  const claimedEvents = sql`(
+    SELECT id, type, routing_key, payload, metadata, created_at FROM ${events}
+    WHERE id = ANY(ARRAY(SELECT event_id FROM claimed)))`
 
   const claimed = ({ fair, group, limit, now, token }: Parameters<StoreService["claim"]>[0]) =>
     sql`
@@ -321,8 +334,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         UPDATE ${deliveries} d
         SET status = 'claimed', claimed_at = ${now}, claim_token = ${token},
             attempts = d.attempts + 1, updated_at = ${now}
-        FROM locked
-        WHERE d.consumer_group = ${group} AND d.event_id = locked.event_id
+        WHERE d.consumer_group = ${group} AND d.event_id = ANY(ARRAY(SELECT event_id FROM locked))
         RETURNING d.event_id, d.attempts, d.available_at
       )`
 
@@ -341,7 +353,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       sql<ClaimedRow>`
       WITH ${claimed(options)}
       SELECT c.event_id::text AS event_id, c.attempts, e.type, e.routing_key, e.payload, e.metadata, e.created_at
-      FROM claimed c JOIN ${events} e ON e.id = c.event_id
+      FROM claimed c JOIN ${claimedEvents} e ON e.id = c.event_id
       ORDER BY c.available_at, c.event_id`
     ).pipe(Effect.mapError(fail("claim")))
 
@@ -353,7 +365,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       SELECT a.n AS acknowledged, c.event_id::text AS event_id, c.attempts,
              e.type, e.routing_key, e.payload, e.metadata, e.created_at
       FROM (SELECT count(*)::int AS n FROM acked) a
-      LEFT JOIN (claimed c JOIN ${events} e ON e.id = c.event_id) ON true
+      LEFT JOIN (claimed c JOIN ${claimedEvents} e ON e.id = c.event_id) ON true
       ORDER BY c.available_at, c.event_id`
     ).pipe(
       Effect.map((result) => ({

@@ -2,6 +2,8 @@
  * The claim runs as a prepared statement that PostgreSQL stops planning after its first
  * executions: a cached generic plan, with the claim size written into the statement so
  * that the plan is the index-driven one (a bound LIMIT made the generic plan scan tables).
+ * It finds the rows it claims through their keys whatever the tables' size and statistics
+ * (a join with the locked rows made PostgreSQL scan both tables whole on every claim).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
@@ -14,6 +16,32 @@ import * as TestDatabase from "../support/TestDatabase.js"
 
 const group = "plans"
 const eventType = "test.Plans.Tick"
+
+const backlog = (size: number, now: Date) =>
+  Effect.flatMap(Store, (store) =>
+    store.emit(
+      Array.from({ length: size }, (_, n) => ({
+        type: eventType,
+        routing_key: `key-${n % 7}`,
+        payload: { n },
+        metadata: {},
+        dedup_key: null,
+        available_at: null
+      })),
+      now
+    ))
+
+/**
+ * Rows of the runtime's tables read by sequential scans so far in the current transaction
+ * (`seq_scan` would also count the bitmap scans of the acknowledgement).
+ */
+const sequentiallyRead = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ readonly relname: string; readonly rows: number }>`
+    SELECT relname, seq_tup_read::int AS rows FROM pg_stat_xact_user_tables
+    WHERE schemaname = ${TestDatabase.schema} AND relname IN ('deliveries', 'events') AND seq_tup_read > 0`
+)
 
 /** One connection, so every statement lands on the connection whose prepared statements we read. */
 const oneConnection = Sluice.layer({ migrate: false }).pipe(
@@ -29,17 +57,7 @@ describe("claim plans", () => {
         yield* TestDatabase.truncate
         yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
         const now = new Date()
-        yield* store.emit(
-          Array.from({ length: 5_000 }, (_, n) => ({
-            type: eventType,
-            routing_key: null,
-            payload: { n },
-            metadata: {},
-            dedup_key: null,
-            available_at: null
-          })),
-          now
-        )
+        yield* backlog(5_000, now)
         yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
         let claimed = 0
         for (let i = 0; i < 20; i++) {
@@ -53,6 +71,39 @@ describe("claim plans", () => {
         assert.strictEqual(plans.length, 1, "one prepared claim statement")
         assert.isAbove(plans[0]!.generic, 10, `generic plans: ${JSON.stringify(plans[0])}`)
         assert.isAtMost(plans[0]!.custom, 5)
+      }))
+
+    it.effect("a claim reaches its rows and their events by key, before and after the tables are analyzed", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* Store
+        yield* TestDatabase.truncate
+        yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
+        const now = new Date()
+        yield* backlog(5_000, now)
+        const claimTwice = (fair: boolean) =>
+          sql.withTransaction(Effect.gen(function*() {
+            const token = crypto.randomUUID()
+            const first = yield* store.claim({ group, limit: 100, token, now, fair })
+            const next = yield* store.claimAndAcknowledge({
+              group,
+              limit: 100,
+              token: crypto.randomUUID(),
+              now,
+              fair,
+              acknowledge: { token, eventIds: first.map((row) => row.event_id) }
+            })
+            assert.strictEqual(first.length, 100)
+            assert.strictEqual(next.rows.length, 100)
+            assert.strictEqual(next.acknowledged, 100)
+            return yield* sequentiallyRead
+          }))
+        for (const analyzed of [false, true]) {
+          if (analyzed) yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
+          for (const fair of [false, true]) {
+            assert.deepStrictEqual(yield* claimTwice(fair), [], `analyzed: ${analyzed}, fair: ${fair}`)
+          }
+        }
       }))
   })
 })
