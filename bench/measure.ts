@@ -417,6 +417,16 @@ const untilPruned = async (bench: Bench, subject: Subject, database: Database) =
 
 const churned = new Map<string, Database & { readonly rate: number }>()
 
+/**
+ * Vacuums and analyzes a database now rather than leaving it to autovacuum, which would
+ * run within the next minute, in the middle of whichever drain was measuring: after the
+ * pass-through (a plain `VACUUM` left its million modifications waiting for an analyze:
+ * 1–2 s of CPU), after the events a bloat drain starts from are emitted (20,000 inserts
+ * are past autovacuum's threshold), and after each drain on the pass-through's database,
+ * which the next repetition drains again.
+ */
+const settleVacuum = (database: Database) => withClient(database.url, (client) => client.query("VACUUM ANALYZE"))
+
 /** The database `bloat.events` events went through (emit a chunk, drain it, repeat), made once per subject. */
 const churnedDatabase = async (bench: Bench, subject: Subject) => {
   const key = `bench_churn_${subject.contender.replace(/-/g, "_")}`
@@ -432,8 +442,7 @@ const churnedDatabase = async (bench: Bench, subject: Subject) => {
     await untilPruned(bench, subject, database)
     return passed
   })
-  // Let vacuum catch up now rather than at a random point of a later measurement.
-  await withClient(database.url, (client) => client.query("VACUUM"))
+  await settleVacuum(database)
   const made = { ...database, rate: (events * 1000) / (result.elapsedMs ?? Number.POSITIVE_INFINITY) }
   churned.set(key, made)
   return made
@@ -450,6 +459,7 @@ export const bloat = async (bench: Bench, subject: Subject, repetition: number):
   const scale = events >= 1_000_000 ? `${events / 1_000_000}M` : `${events / 1_000}k`
   const probe = async (database: Database) => {
     await emitInto(bench, subject, database, single, bench.plan.events)
+    await settleVacuum(database)
     await bench.admin.checkpoint()
     return consume(bench, subject, database, {
       groups: single,
@@ -464,6 +474,7 @@ export const bloat = async (bench: Bench, subject: Subject, repetition: number):
   const after = await churnedDatabase(bench, subject)
   const fresh = await withDatabase(bench, await schemaTemplate(bench, subject, single), probe)
   const aged = await probe(after)
+  await settleVacuum(after)
   recordThroughput(bench, subject, "bloat.fresh", units.deliveries, repetition, fresh)
   recordThroughput(bench, subject, `bloat.after${scale}`, units.deliveries, repetition, aged)
   const rate = (measured: { events: number; ms: number }) => measured.events / measured.ms
