@@ -31,17 +31,33 @@ const backlog = (size: number, now: Date) =>
       now
     ))
 
-/**
- * Rows of the runtime's tables read by sequential scans so far in the current transaction
- * (`seq_scan` would also count the bitmap scans of the acknowledgement).
- */
-const sequentiallyRead = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) =>
+/** Rows of the runtime's tables read by sequential scans, as the backend counts them. */
+const sequentialReads = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
     sql<{ readonly relname: string; readonly rows: number }>`
-    SELECT relname, seq_tup_read::int AS rows FROM pg_stat_xact_user_tables
-    WHERE schemaname = ${TestDatabase.schema} AND relname IN ('deliveries', 'events') AND seq_tup_read > 0`
-)
+      SELECT relname, seq_tup_read::int AS rows FROM pg_stat_xact_user_tables
+      WHERE schemaname = ${TestDatabase.schema} AND relname IN ('deliveries', 'events')`,
+    (rows) => new Map(rows.map((row) => [row.relname, row.rows]))
+  ))
+
+/**
+ * Runs `effect` in a transaction and returns its result with the rows it read by
+ * sequential scans of the runtime's tables. The backend's counts include its earlier
+ * transactions until it reports them (at most once a second), hence the difference taken
+ * within one transaction.
+ */
+const readSequentially = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const before = yield* sequentialReads
+      const result = yield* effect
+      const after = yield* sequentialReads
+      const read = [...after].flatMap(([table, rows]) => {
+        const more = rows - (before.get(table) ?? 0)
+        return more > 0 ? [`${table}: ${more} rows`] : []
+      })
+      return { result, read }
+    })))
 
 /** One connection, so every statement lands on the connection whose prepared statements we read. */
 const oneConnection = Sluice.layer({ migrate: false }).pipe(
@@ -82,7 +98,7 @@ describe("claim plans", () => {
         const now = new Date()
         yield* backlog(5_000, now)
         const claimTwice = (fair: boolean) =>
-          sql.withTransaction(Effect.gen(function*() {
+          readSequentially(Effect.gen(function*() {
             const token = crypto.randomUUID()
             const first = yield* store.claim({ group, limit: 100, token, now, fair })
             const next = yield* store.claimAndAcknowledge({
@@ -93,17 +109,53 @@ describe("claim plans", () => {
               fair,
               acknowledge: { token, eventIds: first.map((row) => row.event_id) }
             })
-            assert.strictEqual(first.length, 100)
-            assert.strictEqual(next.rows.length, 100)
-            assert.strictEqual(next.acknowledged, 100)
-            return yield* sequentiallyRead
+            return [first.length, next.rows.length, next.acknowledged]
           }))
         for (const analyzed of [false, true]) {
           if (analyzed) yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
           for (const fair of [false, true]) {
-            assert.deepStrictEqual(yield* claimTwice(fair), [], `analyzed: ${analyzed}, fair: ${fair}`)
+            const { read, result } = yield* claimTwice(fair)
+            assert.deepStrictEqual(result, [100, 100, 100])
+            assert.deepStrictEqual(read, [], `analyzed: ${analyzed}, fair: ${fair}`)
           }
         }
+      }))
+
+    it.effect("settling and pruning reach their rows by key too", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* Store
+        yield* TestDatabase.truncate
+        yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
+        const now = new Date()
+        yield* backlog(5_000, now)
+        yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
+        const token = crypto.randomUUID()
+        const rows = yield* store.claim({ group, limit: 200, token, now, fair: false })
+        const outcomes = (status: "delivered" | "failed") => (row: { readonly event_id: string }) => ({
+          event_id: row.event_id,
+          status,
+          available_at: null,
+          last_error: status === "failed" ? "boom" : null,
+          release: false
+        })
+        const settled = yield* readSequentially(Effect.zipWith(
+          store.settle(group, token, rows.slice(0, 100).map(outcomes("failed")), now),
+          store.settle(group, token, rows.slice(100).map(outcomes("delivered")), now),
+          (failed, delivered) => failed + delivered
+        ))
+        assert.deepStrictEqual(settled, { result: 200, read: [] })
+        yield* sql.unsafe(
+          `UPDATE ${TestDatabase.schema}.deliveries SET status = 'delivered', updated_at = $1 WHERE status = 'pending'`,
+          [now]
+        )
+        const later = new Date(now.getTime() + 60_000)
+        const pruned = yield* readSequentially(Effect.zipWith(
+          store.pruneDeliveries(later, 1_000, "-infinity"),
+          store.pruneEvents(later, 1_000, "-infinity"),
+          (deliveries, events) => [deliveries.removed, events.removed]
+        ))
+        assert.deepStrictEqual(pruned, { result: [1_000, 1_000], read: [] })
       }))
   })
 })
