@@ -5,7 +5,9 @@
  * - emit: one statement inserts the events, their deliveries (joined from subscriptions) and
  *   notifies the groups;
  * - claim: one statement locks a batch with `FOR UPDATE SKIP LOCKED`, leases it under a
- *   token and returns it with the payloads joined from events;
+ *   token and returns it with the payloads of its events, reaching both by key
+ *   (`= ANY(ARRAY(…))`: the same shape as sluice's claim, whose joins made PostgreSQL scan
+ *   both tables on every claim);
  * - acknowledge: one statement marks the batch delivered, fenced by the token.
  *
  * One connection per claim loop, one LISTEN connection per process, a 1 s poll as fallback.
@@ -80,11 +82,12 @@ const claimSql = {
     ), claimed AS (
       UPDATE deliveries d
       SET status = 'claimed', claimed_at = $2, claim_token = $4, attempts = d.attempts + 1, updated_at = $2
-      FROM locked
-      WHERE d.consumer_group = $1 AND d.event_id = locked.event_id
+      WHERE d.consumer_group = $1 AND d.event_id = ANY(ARRAY(SELECT event_id FROM locked))
       RETURNING d.event_id
     )
-    SELECT c.event_id, e.payload FROM claimed c JOIN events e ON e.id = c.event_id`
+    SELECT c.event_id, e.payload
+    FROM claimed c JOIN (SELECT id, payload FROM events WHERE id = ANY(ARRAY(SELECT event_id FROM claimed))) e
+      ON e.id = c.event_id`
 }
 
 const ackSql = {
@@ -99,11 +102,11 @@ const pruneDeliveriesSql = {
   name: "prune-deliveries",
   text: `
     WITH old AS (
-      SELECT event_id, consumer_group FROM deliveries
+      SELECT ctid AS row FROM deliveries
       WHERE status = 'delivered' AND updated_at < $1
       ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
     )
-    DELETE FROM deliveries d USING old WHERE d.event_id = old.event_id AND d.consumer_group = old.consumer_group`
+    DELETE FROM deliveries d WHERE d.ctid = ANY(ARRAY(SELECT row FROM old))`
 }
 
 const pruneEventsSql = {
@@ -111,10 +114,10 @@ const pruneEventsSql = {
   text: `
     WITH old AS (
       SELECT e.id FROM events e
-      WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+      WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id OFFSET 0)
       ORDER BY e.created_at LIMIT $2 FOR UPDATE SKIP LOCKED
     )
-    DELETE FROM events e USING old WHERE e.id = old.id`
+    DELETE FROM events e WHERE e.id = ANY(ARRAY(SELECT id FROM old))`
 }
 
 const connect = async (url: string) => {
