@@ -17,19 +17,30 @@ import * as TestDatabase from "../support/TestDatabase.js"
 const group = "plans"
 const eventType = "test.Plans.Tick"
 
-const backlog = (size: number, now: Date) =>
-  Effect.flatMap(Store, (store) =>
-    store.emit(
-      Array.from({ length: size }, (_, n) => ({
-        type: eventType,
-        routing_key: `key-${n % 7}`,
-        payload: { n },
-        metadata: {},
-        dedup_key: null,
-        available_at: null
-      })),
-      now
-    ))
+/** Empty tables but for one group with 5,000 pending deliveries; returns when they were emitted. */
+const backlog = Effect.gen(function*() {
+  const now = new Date()
+  yield* TestDatabase.truncate
+  yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
+  const store = yield* Store
+  yield* store.emit(
+    Array.from({ length: 5_000 }, (_, n) => ({
+      type: eventType,
+      routing_key: `key-${n % 7}`,
+      payload: { n },
+      metadata: {},
+      dedup_key: null,
+      available_at: null
+    })),
+    now
+  )
+  return now
+})
+
+const analyze = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
+)
 
 /** Rows of the runtime's tables read by sequential scans, as the backend counts them. */
 const sequentialReads = Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -70,11 +81,8 @@ describe("claim plans", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* Store
-        yield* TestDatabase.truncate
-        yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
-        const now = new Date()
-        yield* backlog(5_000, now)
-        yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
+        const now = yield* backlog
+        yield* analyze
         let claimed = 0
         for (let i = 0; i < 20; i++) {
           const rows = yield* store.claim({ group, limit: 10, token: crypto.randomUUID(), now, fair: false })
@@ -91,12 +99,8 @@ describe("claim plans", () => {
 
     it.effect("a claim reaches its rows and their events by key, before and after the tables are analyzed", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
         const store = yield* Store
-        yield* TestDatabase.truncate
-        yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
-        const now = new Date()
-        yield* backlog(5_000, now)
+        const now = yield* backlog
         const claimTwice = (fair: boolean) =>
           readSequentially(Effect.gen(function*() {
             const token = crypto.randomUUID()
@@ -112,7 +116,7 @@ describe("claim plans", () => {
             return [first.length, next.rows.length, next.acknowledged]
           }))
         for (const analyzed of [false, true]) {
-          if (analyzed) yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
+          if (analyzed) yield* analyze
           for (const fair of [false, true]) {
             const { read, result } = yield* claimTwice(fair)
             assert.deepStrictEqual(result, [100, 100, 100])
@@ -125,11 +129,8 @@ describe("claim plans", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* Store
-        yield* TestDatabase.truncate
-        yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
-        const now = new Date()
-        yield* backlog(5_000, now)
-        yield* sql.unsafe(`ANALYZE ${TestDatabase.schema}.deliveries, ${TestDatabase.schema}.events`)
+        const now = yield* backlog
+        yield* analyze
         const token = crypto.randomUUID()
         const rows = yield* store.claim({ group, limit: 200, token, now, fair: false })
         const outcomes = (status: "delivered" | "failed") => (row: { readonly event_id: string }) => ({
