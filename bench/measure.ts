@@ -158,6 +158,15 @@ const emitInto = async (
   })
 }
 
+/**
+ * Vacuums and analyzes a database now rather than leaving it to autovacuum, which would
+ * run within the next minute, in the middle of whichever drain was measuring: after a
+ * pre-fill (20,000 inserts are past autovacuum's threshold), after the bloat pass-through
+ * (a plain `VACUUM` left its million modifications waiting for an analyze: 1–2 s of CPU),
+ * and after each drain on the pass-through's database, which the next repetition drains again.
+ */
+const settleVacuum = (database: Database) => withClient(database.url, (client) => client.query("VACUUM ANALYZE"))
+
 const prefilled = new Map<string, string>()
 const prefillKey = (subject: Subject, groups: ReadonlyArray<string>, repetition: number) =>
   `bench_pf_${subject.contender.replace(/-/g, "_")}_${installProfile(subject)}_${groups.length}_r${repetition}`
@@ -186,7 +195,7 @@ export const emitBatch = async (
     repetition,
     measured
   )
-  await withClient(database.url, (client) => client.query("VACUUM ANALYZE"))
+  await settleVacuum(database)
   prefilled.set(database.name, database.name)
 }
 
@@ -416,16 +425,6 @@ const untilPruned = async (bench: Bench, subject: Subject, database: Database) =
 }
 
 const churned = new Map<string, Database & { readonly rate: number }>()
-
-/**
- * Vacuums and analyzes a database now rather than leaving it to autovacuum, which would
- * run within the next minute, in the middle of whichever drain was measuring: after the
- * pass-through (a plain `VACUUM` left its million modifications waiting for an analyze:
- * 1–2 s of CPU), after the events a bloat drain starts from are emitted (20,000 inserts
- * are past autovacuum's threshold), and after each drain on the pass-through's database,
- * which the next repetition drains again.
- */
-const settleVacuum = (database: Database) => withClient(database.url, (client) => client.query("VACUUM ANALYZE"))
 
 /** The database `bloat.events` events went through (emit a chunk, drain it, repeat), made once per subject. */
 const churnedDatabase = async (bench: Bench, subject: Subject) => {
