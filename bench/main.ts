@@ -8,6 +8,7 @@
  *   npm run bench -- --json out.json    also write every cell as JSON
  *   npm run bench -- --only drain,latency --repetitions 5 --tsx
  *   npm run bench -- --quick --only drain --repetitions 1 --cpu-prof prof/   a CPU profile per child
+ *   npm run bench -- --only drain --events 100000   drains of N = 100,000 (the steady state)
  *
  * `DATABASE_URL` is ignored: the run owns its server (`.sluice-bench/`, synchronous_commit on).
  */
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     repetitions: { type: "string", default: "3" },
+    events: { type: "string" },
     only: { type: "string" },
     tsx: { type: "boolean", default: false },
     "cpu-prof": { type: "string" },
@@ -45,7 +47,14 @@ const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), 
 const dataDir = nodePath.resolve(values["data-dir"])
 const repetitions = Number(values.repetitions)
 const only = new Set((values.only ?? families.join(",")).split(",").map((s) => s.trim()) as Array<Family>)
-const plan = makePlan(values.quick, repetitions)
+const events = values.events === undefined ? undefined : Number(values.events)
+if (events !== undefined && (!Number.isSafeInteger(events) || events < 1)) {
+  throw new Error(`--events must be a positive integer, got ${JSON.stringify(values.events)}`)
+}
+if (!Number.isSafeInteger(repetitions) || repetitions < 1) {
+  throw new Error(`--repetitions must be a positive integer, got ${JSON.stringify(values.repetitions)}`)
+}
+const plan = makePlan(values.quick, repetitions, events)
 
 const started = now()
 const log = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`)
