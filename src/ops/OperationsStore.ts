@@ -209,17 +209,21 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
           ON r.event_id = x.event_id AND r.consumer_group = x.consumer_group
         ORDER BY x.event_id, x.consumer_group, x.id`.pipe(Effect.mapError(fail("attemptErrors")))
 
-    /** The failed deliveries a target names, locked (others holding them are skipped). */
+    /**
+     * The failed deliveries a target names, locked (others holding them are skipped), by
+     * address: the statements then update them with `ctid = ANY(…)`. Joined with the locked
+     * rows instead, an update of a few thousand made PostgreSQL read the table whole.
+     */
     const selected = (target: Target) =>
       target._tag === "Refs"
         ? sql`
-          SELECT d.event_id, d.consumer_group FROM ${deliveries} d
+          SELECT d.ctid AS row FROM ${deliveries} d
           JOIN jsonb_to_recordset(${JSON.stringify(target.refs)}::jsonb) AS r(event_id bigint, consumer_group text)
             ON r.event_id = d.event_id AND r.consumer_group = d.consumer_group
           WHERE d.status = 'failed'
           FOR UPDATE OF d SKIP LOCKED`
         : sql`
-          SELECT d.event_id, d.consumer_group FROM ${deliveries} d
+          SELECT d.ctid AS row FROM ${deliveries} d
           ${target.type === null ? sql`` : sql`JOIN ${events} e ON e.id = d.event_id AND e.type = ${target.type}`}
           WHERE d.status = 'failed' AND d.consumer_group = ${target.group}
             AND d.event_id > ${target.afterId}::bigint AND d.updated_at <= ${target.until}
@@ -235,8 +239,7 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
           UPDATE ${deliveries} d
           SET status = 'pending', attempts = 0, available_at = ${now}, last_error = NULL,
               claimed_at = NULL, claim_token = NULL, updated_at = ${now}
-          FROM target t
-          WHERE d.event_id = t.event_id AND d.consumer_group = t.consumer_group
+          WHERE d.ctid = ANY(ARRAY(SELECT row FROM target))
           RETURNING d.event_id, d.consumer_group
         ), woken AS (
           SELECT pg_notify(${channel}, g.consumer_group) FROM (SELECT DISTINCT consumer_group FROM moved) g
@@ -254,8 +257,7 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
         moved AS (
           UPDATE ${deliveries} d
           SET status = 'skipped', updated_at = ${now}
-          FROM target t
-          WHERE d.event_id = t.event_id AND d.consumer_group = t.consumer_group
+          WHERE d.ctid = ANY(ARRAY(SELECT row FROM target))
           RETURNING d.event_id
         )
         SELECT event_id::text AS event_id FROM moved ORDER BY event_id`.pipe(

@@ -3,12 +3,14 @@
  * executions: a cached generic plan, with the claim size written into the statement so
  * that the plan is the index-driven one (a bound LIMIT made the generic plan scan tables).
  * It finds the rows it claims through their keys whatever the tables' size and statistics
- * (a join with the locked rows made PostgreSQL scan both tables whole on every claim).
+ * (a join with the locked rows made PostgreSQL scan both tables whole on every claim), and so
+ * do the operators' retries and skips of dead letters.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Operations from "../../src/ops/OperationsStore.js"
 import * as Sluice from "../../src/runtime/Sluice.js"
 import { Store } from "../../src/runtime/Store.js"
 import * as Runtime from "../support/Runtime.js"
@@ -71,7 +73,8 @@ const readSequentially = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     })))
 
 /** One connection, so every statement lands on the connection whose prepared statements we read. */
-const oneConnection = Sluice.layer({ migrate: false }).pipe(
+const oneConnection = Operations.layer.pipe(
+  Layer.provideMerge(Sluice.layer({ migrate: false })),
   Layer.provideMerge(TestDatabase.layerWith({ maxConnections: 1 }))
 )
 
@@ -157,6 +160,40 @@ describe("claim plans", () => {
           (deliveries, events) => [deliveries.removed, events.removed]
         ))
         assert.deepStrictEqual(pruned, { result: [1_000, 1_000], read: [] })
+      }))
+
+    it.effect("retrying and skipping hundreds of dead letters reach their rows by key", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const operations = yield* Operations.OperationsStore
+        const now = yield* backlog
+        yield* sql.unsafe(
+          `UPDATE ${TestDatabase.schema}.deliveries SET status = 'failed', updated_at = $1 WHERE event_id % 5 = 0`,
+          [now]
+        )
+        yield* analyze
+        const later = new Date(now.getTime() + 60_000)
+        const filter = {
+          _tag: "Filter",
+          group,
+          type: null,
+          since: null,
+          afterId: "0",
+          until: later,
+          limit: 600
+        } as const
+        const retried = yield* readSequentially(operations.retry(filter, later))
+        assert.strictEqual(retried.result.length, 600)
+        assert.deepStrictEqual(retried.read, [])
+        const refs = yield* sql<{ readonly event_id: string }>`
+          SELECT event_id::text AS event_id FROM ${sql(`${TestDatabase.schema}.deliveries`)}
+          WHERE status = 'failed' ORDER BY event_id`
+        const skipped = yield* readSequentially(operations.skip(
+          { _tag: "Refs", refs: refs.map((row) => ({ event_id: row.event_id, consumer_group: group })) },
+          later
+        ))
+        assert.strictEqual(skipped.result.length, 400)
+        assert.deepStrictEqual(skipped.read, [])
       }))
   })
 })
