@@ -346,13 +346,18 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         RETURNING d.event_id, d.attempts, d.available_at
       )`
 
+  /**
+   * Fenced by the token alone: a delivery holds one exactly while it is claimed (a check
+   * constraint). With `status = 'claimed'` as well, PostgreSQL reached the batch through the
+   * partial index of claimed deliveries and compared each of them with every id of the batch.
+   */
   const acknowledged = (group: string, token: string, eventIds: ReadonlyArray<string>, now: Date) =>
     sql`
       acked AS (
         UPDATE ${deliveries}
         SET status = 'delivered', last_error = NULL, claimed_at = NULL, claim_token = NULL, updated_at = ${now}
         WHERE consumer_group = ${group} AND event_id = ANY(${eventIdArray(eventIds)}::bigint[])
-          AND claim_token = ${token} AND status = 'claimed'
+          AND claim_token = ${token}
         RETURNING 1
       )`
 
@@ -398,7 +403,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       WITH touched AS (
         UPDATE ${deliveries} SET claimed_at = ${now}
         WHERE consumer_group = ${group} AND event_id = ANY(${eventIdArray(eventIds)}::bigint[])
-          AND claim_token = ${token} AND status = 'claimed'
+          AND claim_token = ${token}
         RETURNING 1
       ) SELECT count(*)::int AS n FROM touched`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),

@@ -2,7 +2,8 @@
  * A handler sees the claim token its attempt holds (`Delivery.claimToken`, also on
  * `CurrentDelivery`): the token the delivery row is claimed under while the handler runs,
  * so a handler can key its own records on the lease (the chaos run checks settlements
- * against it).
+ * against it). A delivery holds a token exactly while it is claimed, which is what lets the
+ * acknowledgement fence on the token alone.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
@@ -61,6 +62,32 @@ describe("Delivery.claimToken", () => {
         const perToken = new Map<string, number>()
         for (const row of rows) perToken.set(row.given, (perToken.get(row.given) ?? 0) + 1)
         assert.isTrue([...perToken.values()].every((count) => count <= 3))
+      }))
+
+    it.effect("exactly while the delivery is claimed: the table refuses a token without the claim, or a claim without one", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* TestDatabase.truncate
+        yield* Runtime.registerGroup({ name: group, eventType: "test.ClaimToken.Ping" })
+        yield* Outbox.emitAll([new Ping({ n: 1 })])
+        const token = crypto.randomUUID()
+        const deliveries = sql(`${TestDatabase.schema}.deliveries`)
+        const violation = (update: Effect.Effect<unknown, unknown>) =>
+          Effect.map(Effect.flip(update), (error) => String((error as { cause?: unknown }).cause ?? error))
+        assert.include(
+          yield* violation(sql`UPDATE ${deliveries} SET claim_token = ${token}::uuid`),
+          "deliveries_token_while_claimed"
+        )
+        assert.include(
+          yield* violation(sql`UPDATE ${deliveries} SET status = 'claimed'`),
+          "deliveries_token_while_claimed"
+        )
+        yield* sql`UPDATE ${deliveries} SET status = 'claimed', claim_token = ${token}::uuid`
+        assert.include(
+          yield* violation(sql`UPDATE ${deliveries} SET status = 'delivered'`),
+          "deliveries_token_while_claimed"
+        )
+        yield* sql`UPDATE ${deliveries} SET status = 'delivered', claim_token = NULL`
       }))
   })
 })
