@@ -125,43 +125,34 @@ interface Invocation {
   readonly emitted: ReadonlyArray<EventRow>
 }
 
-type Prepared =
-  | { readonly _tag: "Ready"; readonly row: ClaimedRow; readonly delivery: Delivery<unknown> }
-  | { readonly _tag: "Rejected"; readonly row: ClaimedRow; readonly message: string }
+/** A claimed row the handler cannot take (foreign or undecodable), and why. */
+interface Rejected {
+  readonly row: ClaimedRow
+  readonly message: string
+}
 
 const metadataOf = (row: ClaimedRow): EventMetadata => (row.metadata ?? {}) as EventMetadata
 
-const prepare = (handler: Handler<unknown>, row: ClaimedRow, token: string): Prepared => {
+/** The delivery a claimed row makes for the handler, or why it cannot make one. */
+const prepare = (handler: Handler<unknown>, row: ClaimedRow, token: string): Delivery<unknown> | string => {
   const { eventType, name } = handler.settings
   if (row.type !== eventType) {
-    return {
-      _tag: "Rejected",
-      row,
-      message: `unknown event type ${JSON.stringify(row.type)} for handler ${JSON.stringify(name)} ` +
-        `(it consumes ${JSON.stringify(eventType)}), event ${row.event_id}`
-    }
+    return `unknown event type ${JSON.stringify(row.type)} for handler ${JSON.stringify(name)} ` +
+      `(it consumes ${JSON.stringify(eventType)}), event ${row.event_id}`
   }
   const decoded = handler.decode(row.payload)
   if (Either.isLeft(decoded)) {
-    return {
-      _tag: "Rejected",
-      row,
-      message: `cannot decode ${row.type} event ${row.event_id}: ${Event.formatError(decoded.left)}`
-    }
+    return `cannot decode ${row.type} event ${row.event_id}: ${Event.formatError(decoded.left)}`
   }
   return {
-    _tag: "Ready",
-    row,
-    delivery: {
-      id: deliveryId(name, row.event_id),
-      eventId: row.event_id,
-      event: decoded.right,
-      attempt: row.attempts,
-      routingKey: row.routing_key,
-      metadata: metadataOf(row),
-      createdAt: row.created_at,
-      claimToken: token
-    }
+    id: deliveryId(name, row.event_id),
+    eventId: row.event_id,
+    event: decoded.right,
+    attempt: row.attempts,
+    routingKey: row.routing_key,
+    metadata: metadataOf(row),
+    createdAt: row.created_at,
+    claimToken: token
   }
 }
 
@@ -409,9 +400,18 @@ export const run = <R>(
     const handleBatch = (lease: Lease, rows: ReadonlyArray<ClaimedRow>, session: Session.Session | undefined) =>
       Effect.gen(function*() {
         const { token } = lease
-        const prepared = rows.map((row) => prepare(handler as Handler<unknown>, row, token))
-        const ready = prepared.flatMap((p) => (p._tag === "Ready" ? [p] : []))
-        const rejected = prepared.flatMap((p) => (p._tag === "Rejected" ? [p] : []))
+        const readyRows: Array<ClaimedRow> = []
+        const deliveries: Array<Delivery<unknown>> = []
+        const rejected: Array<Rejected> = []
+        for (const row of rows) {
+          const prepared = prepare(handler as Handler<unknown>, row, token)
+          if (typeof prepared === "string") {
+            rejected.push({ row, message: prepared })
+          } else {
+            readyRows.push(row)
+            deliveries.push(prepared)
+          }
+        }
         for (const r of rejected) {
           yield* Effect.logWarning(r.message).pipe(Effect.annotateLogs("eventId", r.row.event_id))
         }
@@ -420,8 +420,6 @@ export const run = <R>(
           error: r.message,
           permanent: true
         }))
-        const readyRows = ready.map((p) => p.row)
-        const deliveries = ready.map((p) => p.delivery)
         const started = yield* Clock.currentTimeMillis
         yield* Effect.sync(() => {
           for (const row of readyRows) metrics.lag.unsafeUpdate(started - row.created_at.getTime(), [])
