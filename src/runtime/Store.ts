@@ -350,13 +350,17 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
    * Fenced by the token alone: a delivery holds one exactly while it is claimed (a check
    * constraint). With `status = 'claimed'` as well, PostgreSQL reached the batch through the
    * partial index of claimed deliveries and compared each of them with every id of the batch.
+   * The ids go through a sub-select so that every plan sees an array of unknown length: with
+   * the bound array visible, a one-id batch planned cheaper than the cached generic plan, and
+   * PostgreSQL planned the statement again on every call.
    */
   const acknowledged = (group: string, token: string, eventIds: ReadonlyArray<string>, now: Date) =>
     sql`
       acked AS (
         UPDATE ${deliveries}
         SET status = 'delivered', last_error = NULL, claimed_at = NULL, claim_token = NULL, updated_at = ${now}
-        WHERE consumer_group = ${group} AND event_id = ANY(${eventIdArray(eventIds)}::bigint[])
+        WHERE consumer_group = ${group}
+          AND event_id = ANY(ARRAY(SELECT unnest(${eventIdArray(eventIds)}::bigint[])))
           AND claim_token = ${token}
         RETURNING 1
       )`

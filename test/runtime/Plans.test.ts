@@ -80,24 +80,38 @@ const oneConnection = Operations.layer.pipe(
 
 describe("claim plans", () => {
   it.layer(oneConnection)((it) => {
-    it.effect("a claim after the first few runs on a cached generic plan that uses the indexes", () =>
+    it.effect("claims after the first few run on cached generic plans, one event per batch or ten", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* Store
         const now = yield* backlog
         yield* analyze
-        let claimed = 0
-        for (let i = 0; i < 20; i++) {
-          const rows = yield* store.claim({ group, limit: 10, token: crypto.randomUUID(), now, fair: false })
-          claimed += rows.length
+        for (const limit of [1, 10]) {
+          let token = crypto.randomUUID()
+          let held = yield* store.claim({ group, limit, token, now, fair: false })
+          for (let i = 0; i < 20; i++) {
+            const next = crypto.randomUUID()
+            const { acknowledged, rows } = yield* store.claimAndAcknowledge({
+              group,
+              limit,
+              token: next,
+              now,
+              fair: false,
+              acknowledge: { token, eventIds: held.map((row) => row.event_id) }
+            })
+            assert.deepStrictEqual([acknowledged, rows.length], [limit, limit])
+            held = rows
+            token = next
+          }
         }
-        assert.strictEqual(claimed, 200)
         const plans = yield* sql<{ readonly generic: number; readonly custom: number }>`
           SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements
-          WHERE statement LIKE '%FOR UPDATE SKIP LOCKED%'`
-        assert.strictEqual(plans.length, 1, "one prepared claim statement")
-        assert.isAbove(plans[0]!.generic, 10, `generic plans: ${JSON.stringify(plans[0])}`)
-        assert.isAtMost(plans[0]!.custom, 5)
+          WHERE statement LIKE '%FOR UPDATE SKIP LOCKED%' AND statement LIKE '%acked AS%'`
+        assert.strictEqual(plans.length, 2, "one prepared claim-and-acknowledge statement per batch size")
+        for (const plan of plans) {
+          assert.isAbove(plan.generic, 10, `generic plans: ${JSON.stringify(plan)}`)
+          assert.isAtMost(plan.custom, 5)
+        }
       }))
 
     it.effect("a claim reaches its rows and their events by key, before and after the tables are analyzed", () =>
