@@ -208,7 +208,7 @@ const eventIdArray = (eventIds: ReadonlyArray<string>): string => `{${eventIds.j
 /**
  * The rows to emit as JSON for `jsonb_to_recordset`, without their null fields and empty
  * metadata (a missing key reads as NULL, and the statement fills the defaults): a plain
- * event's row is 40 % shorter, which is less text to write and for PostgreSQL to parse.
+ * event's row is about half as long, which is less text to write and for PostgreSQL to parse.
  */
 const emitJson = (rows: ReadonlyArray<EventRow>): string =>
   JSON.stringify(rows.map((row) => {
