@@ -72,6 +72,24 @@ const readSequentially = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       return { result, read }
     })))
 
+/** Acknowledges the batch `held` under `token` and claims the next one under a new token: the worker's step. */
+const claimNext = (
+  options: { readonly limit: number; readonly now: Date; readonly fair: boolean },
+  held: { readonly token: string; readonly rows: ReadonlyArray<{ readonly event_id: string }> }
+) =>
+  Effect.flatMap(Store, (store) => {
+    const token = crypto.randomUUID()
+    return Effect.map(
+      store.claimAndAcknowledge({
+        group,
+        ...options,
+        token,
+        acknowledge: { token: held.token, eventIds: held.rows.map((row) => row.event_id) }
+      }),
+      ({ acknowledged, rows }) => ({ token, rows, acknowledged })
+    )
+  })
+
 /** One connection, so every statement lands on the connection whose prepared statements we read. */
 const oneConnection = Operations.layer.pipe(
   Layer.provideMerge(Sluice.layer({ migrate: false })),
@@ -87,21 +105,12 @@ describe("claim plans", () => {
         const now = yield* backlog
         yield* analyze
         for (const limit of [1, 10]) {
-          let token = crypto.randomUUID()
-          let held = yield* store.claim({ group, limit, token, now, fair: false })
+          const token = crypto.randomUUID()
+          let held = { token, rows: yield* store.claim({ group, limit, token, now, fair: false }) }
           for (let i = 0; i < 20; i++) {
-            const next = crypto.randomUUID()
-            const { acknowledged, rows } = yield* store.claimAndAcknowledge({
-              group,
-              limit,
-              token: next,
-              now,
-              fair: false,
-              acknowledge: { token, eventIds: held.map((row) => row.event_id) }
-            })
-            assert.deepStrictEqual([acknowledged, rows.length], [limit, limit])
-            held = rows
-            token = next
+            const next = yield* claimNext({ limit, now, fair: false }, held)
+            assert.deepStrictEqual([next.acknowledged, next.rows.length], [limit, limit])
+            held = next
           }
         }
         const plans = yield* sql<{ readonly generic: number; readonly custom: number }>`
@@ -122,14 +131,7 @@ describe("claim plans", () => {
           readSequentially(Effect.gen(function*() {
             const token = crypto.randomUUID()
             const first = yield* store.claim({ group, limit: 100, token, now, fair })
-            const next = yield* store.claimAndAcknowledge({
-              group,
-              limit: 100,
-              token: crypto.randomUUID(),
-              now,
-              fair,
-              acknowledge: { token, eventIds: first.map((row) => row.event_id) }
-            })
+            const next = yield* claimNext({ limit: 100, now, fair }, { token, rows: first })
             return [first.length, next.rows.length, next.acknowledged]
           }))
         for (const analyzed of [false, true]) {
