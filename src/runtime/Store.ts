@@ -17,6 +17,12 @@ import { RuntimeConfig } from "./RuntimeConfig.js"
 /** The life of a delivery: pending → claimed → delivered | failed | skipped (or back to pending). */
 export type DeliveryStatus = "pending" | "claimed" | "delivered" | "failed" | "skipped"
 
+/**
+ * What an acknowledgement does with a delivery: `"mark"` it delivered, to be pruned after the
+ * retention period, or `"delete"` it at once (a retention of zero).
+ */
+export type Acknowledgement = "mark" | "delete"
+
 /** One event to write. `availableAt` defaults to the emit time. */
 export interface EventRow {
   readonly type: string
@@ -127,7 +133,11 @@ export interface StoreService {
     readonly token: string
     readonly now: Date
     readonly fair: boolean
-    readonly acknowledge: { readonly token: string; readonly eventIds: ReadonlyArray<string> }
+    readonly acknowledge: {
+      readonly token: string
+      readonly eventIds: ReadonlyArray<string>
+      readonly mode?: Acknowledgement | undefined
+    }
   }) => Effect.Effect<{ readonly rows: ReadonlyArray<ClaimedRow>; readonly acknowledged: number }, StoreError>
   /** Of `groups`, those with a pending delivery due at `now` (the pool's fallback poll). */
   readonly dueGroups: (groups: ReadonlyArray<string>, now: Date) => Effect.Effect<ReadonlyArray<string>, StoreError>
@@ -146,14 +156,19 @@ export interface StoreService {
     group: string,
     token: string,
     outcomes: ReadonlyArray<Settlement>,
-    now: Date
+    now: Date,
+    mode?: Acknowledgement
   ) => Effect.Effect<number, StoreError>
-  /** Marks deliveries held under `token` delivered (the all-succeeded case of {@link settle}); returns how many. */
+  /**
+   * Marks deliveries held under `token` delivered, or deletes them (the all-succeeded case of
+   * {@link settle}); returns how many.
+   */
   readonly acknowledge: (
     group: string,
     token: string,
     eventIds: ReadonlyArray<string>,
-    now: Date
+    now: Date,
+    mode?: Acknowledgement
   ) => Effect.Effect<number, StoreError>
   /** Returns expired leases to pending (or failed, past the group's max attempts) and wakes their groups. */
   readonly reap: (now: Date, limit: number) => Effect.Effect<ReadonlyArray<ReapedRow>, StoreError>
@@ -369,13 +384,38 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const leasedIds = (eventIds: ReadonlyArray<string>) =>
     sql`event_id = ANY(ARRAY(SELECT unnest(${`{${eventIds.join(",")}}`}::bigint[])))`
 
+  /** The error history of deliveries a statement deleted (a retried delivery has some), which goes with them. */
+  const forgotten = (group: string, deleted: string) =>
+    sql`
+      forgotten AS (
+        DELETE FROM ${deliveryErrors}
+        WHERE consumer_group = ${group}
+          AND event_id = ANY(ARRAY(SELECT event_id FROM ${sql(deleted)} WHERE attempts > 1))
+        RETURNING 1
+      )`
+
   /**
    * Fenced by the token alone: a delivery holds one exactly while it is claimed (a check
    * constraint). With `status = 'claimed'` as well, PostgreSQL reached the batch through the
    * partial index of claimed deliveries and compared each of them with every id of the batch.
+   * A delete writes no new row version and no index entries, where marking the delivery
+   * delivered writes both: with a retention of zero nothing would read the marked row.
    */
-  const acknowledged = (group: string, token: string, eventIds: ReadonlyArray<string>, now: Date) =>
-    sql`
+  const acknowledged = (
+    group: string,
+    token: string,
+    eventIds: ReadonlyArray<string>,
+    now: Date,
+    mode: Acknowledgement = "mark"
+  ) =>
+    mode === "delete"
+      ? sql`
+      acked AS (
+        DELETE FROM ${deliveries}
+        WHERE consumer_group = ${group} AND ${leasedIds(eventIds)} AND claim_token = ${token}
+        RETURNING event_id, attempts
+      ), ${forgotten(group, "acked")}`
+      : sql`
       acked AS (
         UPDATE ${deliveries}
         SET status = 'delivered', last_error = NULL, claimed_at = NULL, claim_token = NULL, updated_at = ${now}
@@ -395,7 +435,15 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const claimAndAcknowledge: StoreService["claimAndAcknowledge"] = (options) =>
     Effect.suspend(() =>
       sql<ClaimedRow & { readonly acknowledged: number }>`
-      WITH ${acknowledged(options.group, options.acknowledge.token, options.acknowledge.eventIds, options.now)},
+      WITH ${
+        acknowledged(
+          options.group,
+          options.acknowledge.token,
+          options.acknowledge.eventIds,
+          options.now,
+          options.acknowledge.mode
+        )
+      },
       ${claimed(options)}
       SELECT a.n AS acknowledged, c.event_id::text AS event_id, c.attempts,
              e.type, e.routing_key, e.payload, e.metadata, e.created_at
@@ -431,7 +479,11 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       Effect.mapError(fail("heartbeat"))
     )
 
-  const settle: StoreService["settle"] = (group, token, outcomes, now) =>
+  /**
+   * With `"delete"`, the delivered outcomes are deleted (with their history) instead of marked,
+   * as {@link acknowledge} does; the other outcomes are recorded the same either way.
+   */
+  const settle: StoreService["settle"] = (group, token, outcomes, now, mode = "mark") =>
     sql<{ n: number }>`
       WITH o AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb) AS o(
@@ -445,9 +497,20 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
             claimed_at = NULL, claim_token = NULL, updated_at = ${now}
         FROM o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
-          AND d.claim_token = ${token} AND d.status = 'claimed'
+          AND d.claim_token = ${token} AND d.status = 'claimed'${
+      mode === "delete" ? sql` AND o.status <> 'delivered'` : sql``
+    }
         RETURNING d.event_id, d.status, d.available_at, d.attempts, o.last_error, o.release
-      ), errors AS (
+      ), ${
+      mode === "delete"
+        ? sql`removed AS (
+        DELETE FROM ${deliveries} d USING o
+        WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
+          AND d.claim_token = ${token} AND o.status = 'delivered'
+        RETURNING d.event_id, d.attempts
+      ), ${forgotten(group, "removed")},`
+        : sql`removed AS (SELECT NULL::bigint AS event_id WHERE false),`
+    } errors AS (
         INSERT INTO ${deliveryErrors} (event_id, consumer_group, attempt, error, at)
         SELECT event_id, ${group}, attempts, last_error, ${now} FROM settled
         WHERE last_error IS NOT NULL AND NOT coalesce(release, false)
@@ -455,14 +518,15 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       ), woken AS (
         SELECT pg_notify(${channel}, ${group})
         WHERE EXISTS (SELECT 1 FROM settled WHERE status = 'pending' AND available_at <= ${now})
-      ) SELECT count(*)::int AS n FROM settled WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
+      ) SELECT ((SELECT count(*) FROM settled) + (SELECT count(*) FROM removed))::int AS n
+        WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("settle"))
     )
 
-  const acknowledge: StoreService["acknowledge"] = (group, token, eventIds, now) =>
+  const acknowledge: StoreService["acknowledge"] = (group, token, eventIds, now, mode) =>
     sql<{ n: number }>`
-      WITH ${acknowledged(group, token, eventIds, now)}
+      WITH ${acknowledged(group, token, eventIds, now, mode)}
       SELECT count(*)::int AS n FROM acked`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("acknowledge"))

@@ -34,7 +34,7 @@ import { Notifier } from "./Notifier.js"
 import * as Outbox from "./Outbox.js"
 import type { Poller } from "./Poller.js"
 import * as Session from "./Session.js"
-import type { ClaimedRow, EventRow, Settlement } from "./Store.js"
+import type { Acknowledgement, ClaimedRow, EventRow, Settlement } from "./Store.js"
 import { Store } from "./Store.js"
 
 /** The settlement write matched fewer rows than it should: another worker owns the lease now. */
@@ -189,6 +189,8 @@ export interface LoopOptions {
   readonly stopping: Deferred.Deferred<void>
   /** The pool's fallback poll for this handler's poll interval. */
   readonly poller: Poller
+  /** What acknowledging does with a delivery: the pool deletes at once with a retention of zero. Default `"mark"`. */
+  readonly acknowledgement?: Acknowledgement | undefined
 }
 
 /**
@@ -207,6 +209,7 @@ export const run = <R>(
     const wakeups = yield* (yield* Notifier).subscribe(group)
     const metrics = Metrics.forGroup(group)
     const backoff = yield* Schedule.driver(outageBackoff)
+    const mode = options.acknowledgement ?? "mark"
 
     let unacknowledged: Unacknowledged | undefined
 
@@ -237,7 +240,7 @@ export const run = <R>(
       const batch = unacknowledged
       if (batch === undefined) return Effect.void
       return Clock.currentTimeMillis.pipe(
-        Effect.flatMap((now) => store.acknowledge(group, batch.token, batch.eventIds, new Date(now))),
+        Effect.flatMap((now) => store.acknowledge(group, batch.token, batch.eventIds, new Date(now), mode)),
         Effect.flatMap((acknowledged) => {
           unacknowledged = undefined
           return confirm(batch, acknowledged)
@@ -304,7 +307,7 @@ export const run = <R>(
     /** The common case: every delivery of the batch succeeded; one statement, fenced by the token. */
     const acknowledgeAll = (token: string, rows: ReadonlyArray<ClaimedRow>, now: number) =>
       rows.length === 0 ? Effect.void : Effect.flatMap(
-        store.acknowledge(group, token, rows.map((row) => row.event_id), new Date(now)),
+        store.acknowledge(group, token, rows.map((row) => row.event_id), new Date(now), mode),
         (settled) =>
           settled === rows.length ? Effect.void : Effect.fail(new LeaseLost({ group, expected: rows.length, settled }))
       )
@@ -315,7 +318,7 @@ export const run = <R>(
       now: number
     ) =>
       settlements.length === 0 ? Effect.void : Effect.flatMap(
-        store.settle(group, token, settlements, new Date(now)),
+        store.settle(group, token, settlements, new Date(now), mode),
         (settled) =>
           settled === settlements.length
             ? Effect.void
@@ -612,7 +615,7 @@ export const run = <R>(
           ? Effect.map(store.claim(options), (rows) => ({ rows, acknowledged: 0 }))
           : store.claimAndAcknowledge({
             ...options,
-            acknowledge: { token: previous.token, eventIds: previous.eventIds }
+            acknowledge: { token: previous.token, eventIds: previous.eventIds, mode }
           })
         const { acknowledged, rows } = yield* Tracing.untraced(
           session === undefined ? claimNext : session.autocommit(claimNext)

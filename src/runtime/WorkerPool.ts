@@ -33,7 +33,7 @@ import * as Database from "./Database.js"
 import * as DepthSampler from "./DepthSampler.js"
 import { InvalidConfig, type StoreError } from "./Errors.js"
 import type { Handler } from "./Handler.js"
-import { durationVariable, positiveDuration, show } from "./internal/configRules.js"
+import { checked, durationVariable, nonNegativeDuration, positiveDuration, show } from "./internal/configRules.js"
 import * as Notifier from "./Notifier.js"
 import * as Poller from "./Poller.js"
 import * as Reaper from "./Reaper.js"
@@ -48,7 +48,10 @@ export interface Options {
   readonly shutdownTimeout?: Duration.DurationInput | undefined
   /** How often the reaper looks for expired leases. Default every 5 seconds. */
   readonly reapInterval?: Duration.DurationInput | undefined
-  /** How long delivered and skipped deliveries are kept. Default 1 day. */
+  /**
+   * How long delivered and skipped deliveries are kept. Default 1 day. Zero deletes a
+   * delivery in its acknowledgement (the cheapest drain, and nothing left to inspect).
+   */
   readonly retention?: Duration.DurationInput | undefined
   /** How often retention pruning runs. Default every minute. */
   readonly pruneInterval?: Duration.DurationInput | undefined
@@ -74,10 +77,15 @@ export type HandlerContext<H> = H extends Handler<infer R> ? R : never
 const invalid = (field: string, value: unknown, rule: string) =>
   new InvalidConfig({ subject: "worker pool", field, value: show(value), rule })
 
-const checkDuration = (field: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+const checkDuration = (
+  field: string,
+  value: Duration.DurationInput | undefined,
+  fallback: Duration.Duration,
+  rule: (value: unknown) => Either.Either<Duration.Duration, string> = positiveDuration
+) =>
   value === undefined
     ? Effect.succeed(fallback)
-    : Either.match(positiveDuration(value), {
+    : Either.match(rule(value), {
       onLeft: (rule) => Effect.fail(invalid(field, value, rule)),
       onRight: Effect.succeed
     })
@@ -138,8 +146,9 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     yield* validate(handlers)
     const shutdownTimeout = yield* checkDuration("shutdownTimeout", options.shutdownTimeout, defaults.shutdownTimeout)
     const reapInterval = yield* checkDuration("reapInterval", options.reapInterval, defaults.reapInterval)
-    const retention = yield* checkDuration("retention", options.retention, defaults.retention)
+    const retention = yield* checkDuration("retention", options.retention, defaults.retention, nonNegativeDuration)
     const pruneInterval = yield* checkDuration("pruneInterval", options.pruneInterval, defaults.pruneInterval)
+    const acknowledgement = Duration.toMillis(retention) === 0 ? "delete" : "mark"
     const depthSampler = options.depthSampler === undefined || options.depthSampler === false
       ? undefined
       : yield* DepthSampler.checkOptions(options.depthSampler === true ? {} : options.depthSampler)
@@ -171,7 +180,7 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
         return yield* Effect.forEach(sameInterval, (handler) =>
           Effect.forEach(
             Array.from({ length: handler.settings.concurrency }),
-            () => Effect.forkScoped(Worker.run(handler, { stopping, poller }))
+            () => Effect.forkScoped(Worker.run(handler, { stopping, poller, acknowledgement }))
           ))
       })).pipe(Effect.provideService(Notifier.Notifier, notifier))
     yield* Effect.forkScoped(Reaper.run(Schedule.spaced(reapInterval)))
@@ -215,9 +224,9 @@ export const config: Config.Config<Options> = Config.all({
     Config.withDefault(defaults.reapInterval),
     Config.withDescription("how often the reaper looks for expired leases")
   ),
-  retention: durationVariable("SLUICE_RETENTION").pipe(
+  retention: checked("SLUICE_RETENTION", nonNegativeDuration).pipe(
     Config.withDefault(defaults.retention),
-    Config.withDescription("how long delivered and skipped deliveries are kept")
+    Config.withDescription("how long delivered and skipped deliveries are kept (0: deleted when acknowledged)")
   ),
   pruneInterval: durationVariable("SLUICE_PRUNE_INTERVAL").pipe(
     Config.withDefault(defaults.pruneInterval),

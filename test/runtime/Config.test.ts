@@ -81,7 +81,7 @@ describe("Configuration", () => {
           field: "shutdownTimeout",
           value: "\"soon\""
         })
-        expectInvalid(yield* startFails([Handler.make(base)], { retention: 0 }), { field: "retention" })
+        expectInvalid(yield* startFails([Handler.make(base)], { retention: -1 }), { field: "retention" })
       }))
 
     it.effect("pool options from configuration: durations parsed, a bad value names its variable", () =>

@@ -2,9 +2,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Event from "../../src/runtime/Event.js"
+import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
 import * as Retention from "../../src/runtime/Retention.js"
 import { Store } from "../../src/runtime/Store.js"
@@ -112,6 +114,71 @@ describe("Retention", () => {
         )
         assert.deepStrictEqual(yield* counts, { events: 1, deliveries: 1 })
         assert.deepStrictEqual(yield* Runtime.statusCounts("waiting"), { pending: 1 })
+      }))
+
+    it.effect("an acknowledgement that deletes is fenced by the claim token, and takes the error history along", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* register("acked")
+        yield* Outbox.emitAll(
+          Array.from({ length: 3 }, (_, n) => ({ event: new Item({ n }), options: { routingKey: "acked" } }))
+        )
+        const store = yield* Store
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const token = crypto.randomUUID()
+        const rows = yield* store.claim({ group: "acked", limit: 10, token, now, fair: false })
+        const ids = rows.map((row) => row.event_id)
+        assert.strictEqual(yield* store.acknowledge("acked", crypto.randomUUID(), ids, now, "delete"), 0)
+        assert.deepStrictEqual(yield* Runtime.statusCounts("acked"), { claimed: 3 })
+        assert.strictEqual(yield* store.acknowledge("acked", token, ids, now, "delete"), 3)
+        assert.deepStrictEqual(yield* Runtime.statusCounts("acked"), {})
+        assert.deepStrictEqual(yield* counts, { events: 3, deliveries: 0 }, "the events stay until pruning")
+        const sql = yield* SqlClient.SqlClient
+        yield* Outbox.emit(new Item({ n: 3 }), { routingKey: "acked" })
+        const first = crypto.randomUUID()
+        const [retried] = yield* store.claim({ group: "acked", limit: 10, token: first, now, fair: false })
+        yield* store.settle("acked", first, [{
+          event_id: retried!.event_id,
+          status: "pending",
+          available_at: now,
+          last_error: "flaky",
+          release: false
+        }], now)
+        const history = sql<{ n: number }>`SELECT count(*)::int AS n FROM sluice.delivery_errors`
+        assert.strictEqual((yield* history)[0]!.n, 1)
+        const second = crypto.randomUUID()
+        yield* store.claim({ group: "acked", limit: 10, token: second, now, fair: false })
+        assert.strictEqual(yield* store.acknowledge("acked", second, [retried!.event_id], now, "delete"), 1)
+        assert.strictEqual((yield* history)[0]!.n, 0, "a deleted delivery's error history goes with it")
+      }))
+
+    it.scoped("with a retention of zero, handled deliveries are deleted when acknowledged; failures are kept", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const handled = yield* Ref.make<ReadonlySet<number>>(new Set())
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "zero-retention",
+            event: Item,
+            routingKey: "zero",
+            batchSize: 4,
+            maxAttempts: 1,
+            handle: (item) =>
+              item.n === 7
+                ? Effect.fail(new Handler.Permanent({ message: "seven" }))
+                : Ref.update(handled, (seen) => new Set(seen).add(item.n))
+          })
+        ], { retention: 0, pruneInterval: "1 hour" })
+        yield* Outbox.emitAll(
+          Array.from({ length: 10 }, (_, n) => ({ event: new Item({ n }), options: { routingKey: "zero" } }))
+        )
+        const left = yield* Runtime.waitUntil(
+          "all but the failure deleted",
+          Runtime.statusCounts("zero-retention"),
+          (counts) => counts.failed === 1 && Object.keys(counts).length === 1
+        )
+        assert.deepStrictEqual(left, { failed: 1 })
+        assert.strictEqual((yield* Ref.get(handled)).size, 9)
       }))
   })
 })

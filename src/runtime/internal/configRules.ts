@@ -25,18 +25,31 @@ export const show = (value: unknown): string => {
 }
 
 export const positiveDurationRule = "must be a positive, finite duration"
+export const nonNegativeDurationRule = "must be zero or a positive, finite duration"
 
 /**
- * A positive, finite duration, or the rule it broke. A text with a minus sign is refused
- * (`Duration.decode` would silently turn "-5 seconds" into zero).
+ * A finite duration of zero or more. A text with a minus sign is refused (`Duration.decode`
+ * would silently turn "-5 seconds" into zero).
  */
-export const positiveDuration = (value: unknown): Either.Either<Duration.Duration, string> => {
-  if (typeof value === "string" && value.trim().startsWith("-")) return Either.left(positiveDurationRule)
-  if (typeof value === "number" && !(value > 0)) return Either.left(positiveDurationRule)
+const finiteDuration = (value: unknown): Duration.Duration | undefined => {
+  if (typeof value === "string" && value.trim().startsWith("-")) return undefined
+  if (typeof value === "number" && !(value >= 0)) return undefined
   const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
-  return decoded !== undefined && Duration.isFinite(decoded) && Duration.toMillis(decoded) > 0
+  return decoded !== undefined && Duration.isFinite(decoded) ? decoded : undefined
+}
+
+/** A positive, finite duration, or the rule it broke. */
+export const positiveDuration = (value: unknown): Either.Either<Duration.Duration, string> => {
+  const decoded = finiteDuration(value)
+  return decoded !== undefined && Duration.toMillis(decoded) > 0
     ? Either.right(decoded)
     : Either.left(positiveDurationRule)
+}
+
+/** Zero or a positive, finite duration, or the rule it broke. */
+export const nonNegativeDuration = (value: unknown): Either.Either<Duration.Duration, string> => {
+  const decoded = finiteDuration(value)
+  return decoded !== undefined ? Either.right(decoded) : Either.left(nonNegativeDurationRule)
 }
 
 /** An integer within `[min, max]`, or the rule it broke. */
