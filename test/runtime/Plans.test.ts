@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Operations from "../../src/ops/OperationsStore.js"
 import * as Sluice from "../../src/runtime/Sluice.js"
-import { Store } from "../../src/runtime/Store.js"
+import { type Acknowledgement, Store } from "../../src/runtime/Store.js"
 import * as Runtime from "../support/Runtime.js"
 import * as TestDatabase from "../support/TestDatabase.js"
 
@@ -74,7 +74,7 @@ const readSequentially = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 /** Acknowledges the batch `held` under `token` and claims the next one under a new token: the worker's step. */
 const claimNext = (
-  options: { readonly limit: number; readonly now: Date; readonly fair: boolean },
+  options: { readonly limit: number; readonly now: Date; readonly fair: boolean; readonly mode?: Acknowledgement },
   held: { readonly token: string; readonly rows: ReadonlyArray<{ readonly event_id: string }> }
 ) =>
   Effect.flatMap(Store, (store) => {
@@ -84,7 +84,7 @@ const claimNext = (
         group,
         ...options,
         token,
-        acknowledge: { token: held.token, eventIds: held.rows.map((row) => row.event_id) }
+        acknowledge: { token: held.token, eventIds: held.rows.map((row) => row.event_id), mode: options.mode }
       }),
       ({ acknowledged, rows }) => ({ token, rows, acknowledged })
     )
@@ -98,25 +98,27 @@ const oneConnection = Operations.layer.pipe(
 
 describe("claim plans", () => {
   it.layer(oneConnection)((it) => {
-    it.effect("claims after the first few run on cached generic plans, one event per batch or ten", () =>
+    it.effect("claims after the first few run on cached generic plans, one event per batch or ten, marking or deleting", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* Store
         const now = yield* backlog
         yield* analyze
-        for (const limit of [1, 10]) {
-          const token = crypto.randomUUID()
-          let held = { token, rows: yield* store.claim({ group, limit, token, now, fair: false }) }
-          for (let i = 0; i < 20; i++) {
-            const next = yield* claimNext({ limit, now, fair: false }, held)
-            assert.deepStrictEqual([next.acknowledged, next.rows.length], [limit, limit])
-            held = next
+        for (const mode of ["mark", "delete"] as const) {
+          for (const limit of [1, 10]) {
+            const token = crypto.randomUUID()
+            let held = { token, rows: yield* store.claim({ group, limit, token, now, fair: false }) }
+            for (let i = 0; i < 20; i++) {
+              const next = yield* claimNext({ limit, now, fair: false, mode }, held)
+              assert.deepStrictEqual([next.acknowledged, next.rows.length], [limit, limit])
+              held = next
+            }
           }
         }
         const plans = yield* sql<{ readonly generic: number; readonly custom: number }>`
           SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements
           WHERE statement LIKE '%FOR UPDATE SKIP LOCKED%' AND statement LIKE '%acked AS%'`
-        assert.strictEqual(plans.length, 2, "one prepared claim-and-acknowledge statement per batch size")
+        assert.strictEqual(plans.length, 4, "one prepared claim-and-acknowledge statement per batch size and mode")
         for (const plan of plans) {
           assert.isAbove(plan.generic, 10, `generic plans: ${JSON.stringify(plan)}`)
           assert.isAtMost(plan.custom, 5)
@@ -127,19 +129,21 @@ describe("claim plans", () => {
       Effect.gen(function*() {
         const store = yield* Store
         const now = yield* backlog
-        const claimTwice = (fair: boolean) =>
+        const claimTwice = (fair: boolean, mode: Acknowledgement) =>
           readSequentially(Effect.gen(function*() {
             const token = crypto.randomUUID()
             const first = yield* store.claim({ group, limit: 100, token, now, fair })
-            const next = yield* claimNext({ limit: 100, now, fair }, { token, rows: first })
+            const next = yield* claimNext({ limit: 100, now, fair, mode }, { token, rows: first })
             return [first.length, next.rows.length, next.acknowledged]
           }))
         for (const analyzed of [false, true]) {
           if (analyzed) yield* analyze
           for (const fair of [false, true]) {
-            const { read, result } = yield* claimTwice(fair)
-            assert.deepStrictEqual(result, [100, 100, 100])
-            assert.deepStrictEqual(read, [], `analyzed: ${analyzed}, fair: ${fair}`)
+            for (const mode of ["mark", "delete"] as const) {
+              const { read, result } = yield* claimTwice(fair, mode)
+              assert.deepStrictEqual(result, [100, 100, 100])
+              assert.deepStrictEqual(read, [], `analyzed: ${analyzed}, fair: ${fair}, ${mode}`)
+            }
           }
         }
       }))
