@@ -232,6 +232,27 @@ const isEmpty = (record: Record<string, unknown>): boolean => {
   return true
 }
 
+/** A claimed delivery as the claim's JSON carries it: {@link ClaimedRow}'s fields in order, `created_at` in epoch ms. */
+type BatchRow = readonly [
+  event_id: string,
+  attempts: number,
+  type: string,
+  routing_key: string | null,
+  payload: unknown,
+  metadata: Record<string, unknown> | null,
+  created_at: number
+]
+
+const rowsOf = (batch: ReadonlyArray<BatchRow> | null): ReadonlyArray<ClaimedRow> => {
+  if (batch === null) return []
+  const rows: Array<ClaimedRow> = new Array(batch.length)
+  for (let i = 0; i < batch.length; i++) {
+    const [event_id, attempts, type, routing_key, payload, metadata, created] = batch[i]!
+    rows[i] = { event_id, attempts, type, routing_key, payload, metadata, created_at: new Date(created) }
+  }
+  return rows
+}
+
 /** Builds the store for the configured schema. */
 export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | RuntimeConfig> = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
@@ -423,18 +444,29 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         RETURNING 1
       )`
 
+  /**
+   * The claimed batch as one JSON array of arrays, in claim order: the driver parses one
+   * value with `JSON.parse` instead of a message, a row object, a `JSON.parse` of the
+   * payload and a date parser per delivery. `created_at` comes as epoch milliseconds.
+   */
+  const claimedBatch = sql`(
+    SELECT json_agg(json_build_array(c.event_id::text, c.attempts, e.type, e.routing_key, e.payload, e.metadata,
+                                     date_part('epoch', e.created_at) * 1000) ORDER BY c.available_at, c.event_id)
+    FROM claimed c JOIN ${claimedEvents} e ON e.id = c.event_id)`
+
   const claim: StoreService["claim"] = (options) =>
     Effect.suspend(() =>
-      sql<ClaimedRow>`
+      sql<{ readonly batch: ReadonlyArray<BatchRow> | null }>`
       WITH ${claimed(options)}
-      SELECT c.event_id::text AS event_id, c.attempts, e.type, e.routing_key, e.payload, e.metadata, e.created_at
-      FROM claimed c JOIN ${claimedEvents} e ON e.id = c.event_id
-      ORDER BY c.available_at, c.event_id`
-    ).pipe(Effect.mapError(fail("claim")))
+      SELECT ${claimedBatch} AS batch`
+    ).pipe(
+      Effect.map((result) => rowsOf(result[0]?.batch ?? null)),
+      Effect.mapError(fail("claim"))
+    )
 
   const claimAndAcknowledge: StoreService["claimAndAcknowledge"] = (options) =>
     Effect.suspend(() =>
-      sql<ClaimedRow & { readonly acknowledged: number }>`
+      sql<{ readonly acknowledged: number; readonly batch: ReadonlyArray<BatchRow> | null }>`
       WITH ${
         acknowledged(
           options.group,
@@ -445,14 +477,10 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         )
       },
       ${claimed(options)}
-      SELECT a.n AS acknowledged, c.event_id::text AS event_id, c.attempts,
-             e.type, e.routing_key, e.payload, e.metadata, e.created_at
-      FROM (SELECT count(*)::int AS n FROM acked) a
-      LEFT JOIN (claimed c JOIN ${claimedEvents} e ON e.id = c.event_id) ON true
-      ORDER BY c.available_at, c.event_id`
+      SELECT (SELECT count(*)::int FROM acked) AS acknowledged, ${claimedBatch} AS batch`
     ).pipe(
       Effect.map((result) => ({
-        rows: result[0]?.event_id == null ? [] : result,
+        rows: rowsOf(result[0]?.batch ?? null),
         acknowledged: result[0]?.acknowledged ?? 0
       })),
       Effect.mapError(fail("claim"))
