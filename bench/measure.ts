@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const installProfile = (subject: Subject): Profile => subject.contender === "pg-boss" ? subject.profile : "default"
 
 const label = (subject: Subject) =>
-  subject.contender === "sluice" || subject.contender === "raw"
+  (subject.contender === "sluice" || subject.contender === "raw") && subject.profile === "default"
     ? subject.contender
     : `${subject.contender}/${subject.profile}`
 

@@ -8,7 +8,8 @@
  *   token and returns it with the payloads of its events, reaching both by key
  *   (`= ANY(ARRAY(…))`: the same shape as sluice's claim, whose joins made PostgreSQL scan
  *   both tables on every claim);
- * - acknowledge: one statement marks the batch delivered, fenced by the token.
+ * - acknowledge: one statement marks the batch delivered, fenced by the token (profile
+ *   `tuned`: deletes it, as sluice does with a retention of zero).
  *
  * One connection per claim loop, one LISTEN connection per process, a 1 s poll as fallback.
  */
@@ -88,6 +89,13 @@ const claimSql = {
     SELECT c.event_id, e.payload
     FROM claimed c JOIN (SELECT id, payload FROM events WHERE id = ANY(ARRAY(SELECT event_id FROM claimed))) e
       ON e.id = c.event_id`
+}
+
+const ackDeleteSql = {
+  name: "ack-delete",
+  text: `
+    DELETE FROM deliveries
+    WHERE consumer_group = $1 AND event_id = ANY($3::bigint[]) AND claim_token = $2`
 }
 
 const ackSql = {
@@ -172,7 +180,7 @@ export const raw: Contender = {
     return { emitBatch: emit, emitOne: (payload) => emit([payload]), close: () => client.end() }
   },
   consumer: async (url, options): Promise<Consumer> => {
-    const { batch, concurrency, groups, onHandle, prune } = options
+    const { batch, concurrency, groups, onHandle, profile, prune } = options
     const listener = await connect(url)
     const signals = wakeups()
     listener.on("notification", (message) => {
@@ -197,7 +205,12 @@ export const raw: Contender = {
           continue
         }
         onHandle(claimed.rows.map((row) => row.payload))
-        await client.query({ ...ackSql, values: [group, token, new Date(), claimed.rows.map((row) => row.event_id)] })
+        const ids = claimed.rows.map((row) => row.event_id)
+        await client.query(
+          profile === "tuned"
+            ? { ...ackDeleteSql, values: [group, token, ids] }
+            : { ...ackSql, values: [group, token, new Date(), ids] }
+        )
       }
     }
 

@@ -7,8 +7,11 @@ import * as S from "./scenarios.js"
 import type { Subject } from "./scenarios.js"
 import type { Value } from "./stats.js"
 
+/** sluice and raw have one profile but for their drains: `tuned` deletes at acknowledgement. */
+const hasOneProfile = (subject: Subject) => subject.contender === "sluice" || subject.contender === "raw"
+
 const name = (subject: Subject) =>
-  subject.contender === "sluice" || subject.contender === "raw"
+  hasOneProfile(subject) && subject.profile === "default"
     ? subject.contender
     : `${subject.contender} ${subject.profile}`
 
@@ -51,14 +54,18 @@ const throughputRows = (results: Results, predicate: (cell: JsonCell) => boolean
 
 const throughputHeaders = ["contender", "scenario", "median /s", "min–max", "RSS MB", "worker µs/ev", "PG µs/ev"]
 
-/** The best drain cell of a subject (highest median rate). */
-export const bestDrain = (results: Results, subject: Subject) =>
+/**
+ * The best drain cell of a subject (highest median rate): of any profile for sluice and raw
+ * ("best settings of each"), of the subject's own profile for the peers, whose profiles are
+ * rows of their own.
+ */
+export const bestDrain = (results: Results, subject: Subject, anyProfile = hasOneProfile(subject)) =>
   results.cells()
     .filter((cell) =>
-      cell.contender === subject.contender && cell.profile === subject.profile && cell.scenario.startsWith("drain.") &&
-      !cell.scenario.includes(":")
+      cell.contender === subject.contender && (anyProfile || cell.profile === subject.profile) &&
+      cell.scenario.startsWith("drain.") && !cell.scenario.includes(":")
     )
-    .reduce<JsonCell | undefined>(
+    .reduce<(JsonCell & { readonly subject: Subject }) | undefined>(
       (best, cell) => best === undefined || (cell.median ?? 0) > (best.median ?? 0) ? cell : best,
       undefined
     )
@@ -90,6 +97,7 @@ const ratioRows = (results: Results) => {
   return S.subjects.filter((subject) => subject.contender !== "sluice").map((peer) => [
     name(peer),
     showRatio(ratioOf(bestDrain(results, S.sluice), bestDrain(results, peer))),
+    showRatio(ratioOf(bestDrain(results, S.sluice, false), bestDrain(results, peer, false))),
     showRatio(ratioOf(ours("emit.batch"), results.cell(emitter(peer), "emit.batch"))),
     showRatio(ratioOf(ours("emit.each"), results.cell(emitter(peer), "emit.each"))),
     showRatio(ratioOf(ours("latency.p50"), results.cell(peer, "latency.p50"))),
@@ -109,7 +117,7 @@ const targetRows = (results: Results) => {
   }
   const p50 = results.cell(S.sluice, "latency.p50")?.median
   const p99 = results.cell(S.sluice, "latency.p99")?.median
-  const rss = drain === undefined ? undefined : results.cell(S.sluice, `${drain.scenario}:rss`)?.median
+  const rss = drain === undefined ? undefined : results.cell(drain.subject, `${drain.scenario}:rss`)?.median
   const bloat = results.cell(S.sluice, "bloat.ratio")?.median
   const idleQueries = results.cell(S.sluice, "idle.queries")?.median
   const idleCpu = results.cell(S.sluice, "idle:cpu-worker")?.median
@@ -227,7 +235,15 @@ export const render = (results: Results): string => {
   section(
     "sluice ÷ peer, same run (medians; per-repetition range in brackets; latency: lower is better)",
     table(
-      ["peer", "drain (best of each)", "emit batch", "emit one/tx", "latency p50", "latency p99"],
+      [
+        "peer",
+        "drain (best of each)",
+        "drain (default profiles)",
+        "emit batch",
+        "emit one/tx",
+        "latency p50",
+        "latency p99"
+      ],
       ratioRows(results)
     )
   )

@@ -11,7 +11,11 @@ export interface Subject {
 }
 
 export const sluice: Subject = { contender: "sluice", profile: "default" }
+/** sluice with a retention of zero: the acknowledgement deletes the delivery. */
+export const sluiceTuned: Subject = { contender: "sluice", profile: "tuned" }
 export const raw: Subject = { contender: "raw", profile: "default" }
+/** raw deleting at acknowledgement, like sluice tuned. */
+export const rawTuned: Subject = { contender: "raw", profile: "tuned" }
 export const graphileDefault: Subject = { contender: "graphile-worker", profile: "default" }
 export const graphileTuned: Subject = { contender: "graphile-worker", profile: "tuned" }
 export const bossDefault: Subject = { contender: "pg-boss", profile: "default" }
@@ -90,6 +94,9 @@ const fullDrains: ReadonlyArray<DrainCell> = [
   drain(sluice, 100, 4, 2),
   ...[1, 2, 4].map((concurrency) => drain(sluice, 500, concurrency)),
   drain(sluice, 500, 2, 2),
+  drain(sluiceTuned, 100, 2),
+  ...[1, 2, 4].map((concurrency) => drain(sluiceTuned, 500, concurrency)),
+  drain(sluiceTuned, 500, 2, 2),
   drain(raw, 1, 2),
   drain(raw, 100, 2),
   drain(raw, 100, 8),
@@ -97,6 +104,8 @@ const fullDrains: ReadonlyArray<DrainCell> = [
   drain(raw, 500, 2),
   drain(raw, 500, 8),
   drain(raw, 500, 2, 2),
+  drain(rawTuned, 100, 8),
+  drain(rawTuned, 500, 2),
   drain(graphileDefault, 1, 1),
   drain(graphileDefault, 1, 8),
   drain(graphileTuned, 0, 0),
@@ -113,9 +122,11 @@ const quickDrains: ReadonlyArray<DrainCell> = [
   drain(sluice, 1, 2),
   drain(sluice, 100, 2, 2),
   drain(sluice, 500, 2),
+  drain(sluiceTuned, 500, 2),
   drain(raw, 100, 2),
   drain(raw, 100, 8),
   drain(raw, 500, 2),
+  drain(rawTuned, 500, 2),
   drain(graphileDefault, 1, 8),
   drain(graphileTuned, 0, 0),
   drain(bossDefault, 1, 8),

@@ -1,7 +1,8 @@
 /**
  * sluice through its public API: an `Event.Class`, `Outbox.emitAll` / `Outbox.emit`,
  * `Handler.make` with a no-op `handleBatch`, and `WorkerPool.layer`. Logs at Warning and
- * above (the worker logs every batch at Info).
+ * above (the worker logs every batch at Info). Profile `tuned`: a retention of zero, so the
+ * acknowledgement deletes each delivery instead of marking it delivered.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -77,7 +78,11 @@ export const sluice: Contender = {
     await runtime.runtime()
     const pool = WorkerPool.layer(
       handlers(options),
-      options.prune ? { retention: "1 millis", pruneInterval: "1 seconds" } : {}
+      options.prune
+        ? { retention: "1 millis", pruneInterval: "1 seconds" }
+        : options.profile === "tuned"
+        ? { retention: 0 }
+        : {}
     )
     let scope: Scope.CloseableScope | undefined
     return {
