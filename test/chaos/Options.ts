@@ -1,6 +1,6 @@
 /**
- * The chaos run's command line: `--quick`, `--seed N`, `--duration D`, `--processes N`,
- * `--events N`, `--rate R`, `--data-dir DIR`. A bad value fails with the option's name,
+ * The chaos run's command line: `--quick`, `--retention-zero`, `--seed N`, `--duration D`,
+ * `--processes N`, `--events N`, `--rate R`, `--data-dir DIR`. A bad value fails with the option's name,
  * the value and the rule.
  */
 import * as Duration from "effect/Duration"
@@ -9,6 +9,8 @@ import * as Option from "effect/Option"
 /** The settings of one run. */
 export interface Options {
   readonly quick: boolean
+  /** The workers run with a retention of zero: acknowledgements delete, and pruning runs every few seconds. */
+  readonly retentionZero: boolean
   /** Drives the fault schedule, the producer's mix and the handlers' failures. */
   readonly seed: number
   /** How long faults are injected. */
@@ -27,10 +29,13 @@ export const defaults = {
   quick: { duration: Duration.seconds(30), processes: 3, events: 2_400, rate: 80, dataDir: ".sluice-chaos-quick" }
 } as const
 
-export const usage = `usage: npm run chaos -- [--quick] [--seed N] [--duration 10m] [--processes 4] [--events 60000]
+export const usage =
+  `usage: npm run chaos -- [--quick] [--retention-zero] [--seed N] [--duration 10m] [--processes 4] [--events 60000]
                         [--rate 100] [--data-dir .sluice-chaos]
 
   --quick       a bounded run (30 s of faults, 3 processes, 2,400 events at 80/s; every fault kind at least once)
+  --retention-zero  workers with a retention of zero: each acknowledgement deletes its delivery,
+                and pruning deletes the events every few seconds, all under the faults
   --seed N      replays a run's fault schedule, producer mix and handler failures (default: random, printed)
   --duration D  how long faults are injected: 90s, 10m, 1h or plain seconds (default 10m)
   --processes N worker processes, 1 to 16 (default 4)
@@ -77,10 +82,15 @@ export const parseDuration = (option: string, value: string): Duration.Duration 
 export const parse = (argv: ReadonlyArray<string>, randomSeed: () => number): Options => {
   const values = new Map<string, string>()
   let quick = false
+  let retentionZero = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--quick") {
       quick = true
+      continue
+    }
+    if (arg === "--retention-zero") {
+      retentionZero = true
       continue
     }
     const [name, inline] = arg.startsWith("--") && arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg]
@@ -99,6 +109,7 @@ export const parse = (argv: ReadonlyArray<string>, randomSeed: () => number): Op
   }
   return {
     quick,
+    retentionZero,
     seed: get("--seed", randomSeed(), (v) => integer("--seed", v, 0, 2 ** 31 - 1)),
     duration: get("--duration", base.duration as Duration.Duration, (v) => parseDuration("--duration", v)),
     processes: get("--processes", base.processes as number, (v) => integer("--processes", v, 1, 16)),

@@ -28,6 +28,8 @@ export const timings = {
   reapInterval: Duration.millis(500),
   pollInterval: Duration.millis(500),
   shutdownTimeout: Duration.seconds(2),
+  /** With `--retention-zero`: pruning runs this often, under the faults. */
+  pruneInterval: Duration.seconds(3),
   maxAttempts: 5,
   concurrency: 2
 } as const
@@ -93,13 +95,22 @@ export class ChaosFailure extends Schema.TaggedError<ChaosFailure>()("ChaosFailu
 export const tables = {
   effects: "chaos.effects",
   transitions: "chaos.transitions",
-  ready: "chaos.ready"
+  ready: "chaos.ready",
+  /** The runtime's deliveries and events, with the rows deleted from them (a retention of zero). */
+  deliveries: "chaos.all_deliveries",
+  events: "chaos.all_events",
+  deletedDeliveries: "chaos.deleted_deliveries",
+  deletedEvents: "chaos.deleted_events"
 } as const
 
 /**
  * Creates the chaos schema: the in-transaction effect table the handlers write, the worker
  * start-up table, and an audit trigger on the runtime's deliveries recording every status
  * change with the claim token it replaced, the lease's `claimed_at` and the writing transaction.
+ * Deleted deliveries and events are kept in `chaos.deleted_*`, and the views
+ * `chaos.all_deliveries`, `chaos.all_events` show them with the live rows: a delivery deleted
+ * while claimed (an acknowledgement with a retention of zero) as delivered, recorded as a
+ * `claimed → delivered` transition like an acknowledgement that marks.
  */
 export const install = (runtimeSchema: string) =>
   Effect.gen(function*() {
@@ -146,6 +157,41 @@ export const install = (runtimeSchema: string) =>
       `CREATE TRIGGER chaos_audit AFTER UPDATE ON ${runtimeSchema}.deliveries
        FOR EACH ROW EXECUTE FUNCTION chaos.audit()`
     )
+    yield* sql.unsafe(`CREATE TABLE chaos.deleted_deliveries (LIKE ${runtimeSchema}.deliveries)`)
+    yield* sql.unsafe(`CREATE TABLE chaos.deleted_events (LIKE ${runtimeSchema}.events)`)
+    yield* sql.unsafe(`CREATE FUNCTION chaos.keep_deleted_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        kept ${runtimeSchema}.deliveries%ROWTYPE := OLD;
+      BEGIN
+        IF OLD.status = 'claimed' THEN
+          kept.status := 'delivered';
+          kept.claim_token := NULL;
+          INSERT INTO chaos.transitions
+            (consumer_group, event_id, old_status, new_status, old_token, new_token, attempts, last_error, claimed_at)
+          VALUES
+            (OLD.consumer_group, OLD.event_id, OLD.status, kept.status, OLD.claim_token, NULL, OLD.attempts, NULL,
+             OLD.claimed_at);
+        END IF;
+        INSERT INTO chaos.deleted_deliveries SELECT (kept).*;
+        RETURN OLD;
+      END $$`)
+    yield* sql.unsafe(
+      `CREATE TRIGGER chaos_keep_deleted AFTER DELETE ON ${runtimeSchema}.deliveries
+       FOR EACH ROW EXECUTE FUNCTION chaos.keep_deleted_delivery()`
+    )
+    yield* sql.unsafe(`CREATE FUNCTION chaos.keep_deleted_event() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO chaos.deleted_events SELECT (OLD).*;
+        RETURN OLD;
+      END $$`)
+    yield* sql.unsafe(
+      `CREATE TRIGGER chaos_keep_deleted AFTER DELETE ON ${runtimeSchema}.events
+       FOR EACH ROW EXECUTE FUNCTION chaos.keep_deleted_event()`
+    )
+    yield* sql.unsafe(`CREATE VIEW chaos.all_deliveries AS
+      SELECT * FROM ${runtimeSchema}.deliveries UNION ALL SELECT * FROM chaos.deleted_deliveries`)
+    yield* sql.unsafe(`CREATE VIEW chaos.all_events AS
+      SELECT * FROM ${runtimeSchema}.events UNION ALL SELECT * FROM chaos.deleted_events`)
   })
 
 /** One line of a worker's external-effect log. */

@@ -109,14 +109,14 @@ export const verify = (options: {
     const [log] = yield* sql<{ readonly total: number; readonly keys: number; readonly matching: number }>`
       SELECT count(*)::int AS total, count(DISTINCT dedup_key)::int AS keys,
              count(*) FILTER (WHERE dedup_key = payload->>'n' AND (payload->>'n')::int BETWEEN 1 AND ${E})::int AS matching
-      FROM ${sql("sluice.events")} WHERE type = ${Scenario.Tick._tag}`
+      FROM ${sql(Scenario.tables.events)} WHERE type = ${Scenario.Tick._tag}`
     if (log!.total !== E || log!.keys !== E || log!.matching !== E) {
       violations.push(`event log: ${log!.total} events, ${log!.keys} keys, ${log!.matching} in 1..${E}; expected ${E}`)
     }
 
     const deliveries = yield* sql<DeliveryRow>`
       SELECT d.consumer_group, (e.payload->>'n')::int AS n, d.status, d.attempts, d.last_error
-      FROM ${sql("sluice.deliveries")} d JOIN ${sql("sluice.events")} e ON e.id = d.event_id
+      FROM ${sql(Scenario.tables.deliveries)} d JOIN ${sql(Scenario.tables.events)} e ON e.id = d.event_id
       WHERE e.type = ${Scenario.Tick._tag}`
     const byKey = new Map<string, DeliveryRow>()
     for (const row of deliveries) {
@@ -166,9 +166,9 @@ export const verify = (options: {
         (SELECT count(*)::int FROM ${sql(Scenario.tables.effects)}) AS total,
         (SELECT coalesce(sum(c - 1), 0)::int FROM per WHERE c > 1) AS duplicated,
         (SELECT count(*)::int FROM ${sql(Scenario.tables.effects)} x
-          JOIN ${sql("sluice.deliveries")} d ON d.consumer_group = x.consumer_group AND d.event_id = x.event_id
+          JOIN ${sql(Scenario.tables.deliveries)} d ON d.consumer_group = x.consumer_group AND d.event_id = x.event_id
           WHERE d.status <> 'delivered') AS undelivered,
-        (SELECT count(*)::int FROM ${sql("sluice.deliveries")} d
+        (SELECT count(*)::int FROM ${sql(Scenario.tables.deliveries)} d
           WHERE d.status = 'delivered' AND NOT EXISTS (
             SELECT 1 FROM per WHERE per.consumer_group = d.consumer_group AND per.event_id = d.event_id)) AS missing,
         (SELECT count(*)::int FROM ${sql(Scenario.tables.effects)} x
@@ -291,6 +291,21 @@ export const verify = (options: {
         claimAge!.max.toFixed(0)
       } ms; ${claimAge!.over} claims already older than a heartbeat interval when they ran`
     )
+    const [deleted] = yield* sql<
+      { readonly deliveries: number; readonly acknowledged: number; readonly events: number }
+    >`
+      SELECT (SELECT count(*)::int FROM ${sql(Scenario.tables.deletedDeliveries)}) AS deliveries,
+             (SELECT count(*)::int FROM ${
+      sql(Scenario.tables.deletedDeliveries)
+    } WHERE status = 'delivered') AS acknowledged,
+             (SELECT count(*)::int FROM ${sql(Scenario.tables.deletedEvents)}) AS events`
+    if (deleted!.deliveries + deleted!.events > 0) {
+      lines.push(
+        `  deleted                ${deleted!.acknowledged} deliveries by their acknowledgement, ${
+          deleted!.deliveries - deleted!.acknowledged
+        } by pruning; ${deleted!.events} events by pruning (counted above as they were)`
+      )
+    }
     lines.push(`  faults injected        ${show(injected)}`)
     lines.push(`  handler failures       ${show(handlerFaults)}`)
     return { lines, violations, lost, duplicated, faultTotal, injected, handlerFaults }

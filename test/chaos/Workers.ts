@@ -41,6 +41,7 @@ export interface Settings {
   readonly url: string
   readonly seed: number
   readonly logDir: string
+  readonly retentionZero: boolean
 }
 
 const keptOutput = 16 * 1024
@@ -68,7 +69,8 @@ export const make = (count: number, settings: Settings) => {
         CHAOS_URL: settings.url,
         CHAOS_SLOT: String(slot.index),
         CHAOS_SEED: String(settings.seed),
-        CHAOS_LOG_DIR: settings.logDir
+        CHAOS_LOG_DIR: settings.logDir,
+        CHAOS_RETENTION_ZERO: String(settings.retentionZero)
       },
       stdio: ["ignore", "pipe", "pipe"]
     })

@@ -53,7 +53,8 @@ const run = (options: Options.Options) =>
     const durationMs = Duration.toMillis(options.duration)
     yield* say(
       `chaos: seed ${options.seed}, ${options.processes} worker processes, ${options.events} events at ${options.rate}/s, ` +
-        `faults for ${Duration.format(options.duration)}${embedded ? "" : " (DATABASE_URL: no database restarts)"}`
+        `faults for ${Duration.format(options.duration)}${embedded ? "" : " (DATABASE_URL: no database restarts)"}` +
+        (options.retentionZero ? "; retention zero (acknowledgements delete, pruning every few seconds)" : "")
     )
 
     let port = 0
@@ -86,7 +87,12 @@ const run = (options: Options.Options) =>
     const withRuntime = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, runtime)
     yield* withRuntime(Scenario.install("sluice"))
 
-    const workers = Workers.make(options.processes, { url, seed: options.seed, logDir })
+    const workers = Workers.make(options.processes, {
+      url,
+      seed: options.seed,
+      logDir,
+      retentionZero: options.retentionZero
+    })
     yield* Effect.addFinalizer(() => Effect.sync(workers.killNow))
     const onExit = () => workers.killNow()
     process.once("exit", onExit)
@@ -217,7 +223,7 @@ const run = (options: Options.Options) =>
     })
 
     const counts = sql<{ readonly status: string; readonly n: number }>`
-      SELECT status, count(*)::int AS n FROM ${sql("sluice.deliveries")} GROUP BY status`.pipe(
+      SELECT status, count(*)::int AS n FROM ${sql(Scenario.tables.deliveries)} GROUP BY status`.pipe(
       Effect.map((rows) => Object.fromEntries(rows.map((row) => [row.status, row.n])) as Record<string, number>),
       Effect.timeout("5 seconds")
     )

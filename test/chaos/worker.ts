@@ -32,7 +32,8 @@ const config = Config.all({
   url: Config.string("CHAOS_URL"),
   slot: Config.integer("CHAOS_SLOT"),
   seed: Config.integer("CHAOS_SEED"),
-  logDir: Config.string("CHAOS_LOG_DIR")
+  logDir: Config.string("CHAOS_LOG_DIR"),
+  retentionZero: Config.boolean("CHAOS_RETENTION_ZERO").pipe(Config.withDefault(false))
 })
 
 const retry = Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("1 second")))
@@ -152,7 +153,8 @@ const Main = Layer.unwrapEffect(Effect.gen(function*() {
   return Layer.effectDiscard(announce).pipe(
     Layer.provide(WorkerPool.layer(handlers(settings.seed, log), {
       reapInterval: Scenario.timings.reapInterval,
-      shutdownTimeout: Scenario.timings.shutdownTimeout
+      shutdownTimeout: Scenario.timings.shutdownTimeout,
+      ...(settings.retentionZero ? { retention: 0, pruneInterval: Scenario.timings.pruneInterval } : {})
     })),
     Layer.provide(Sluice.layer({ migrate: false })),
     Layer.provide(Database.layer({
