@@ -405,13 +405,16 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const leasedIds = (eventIds: ReadonlyArray<string>) =>
     sql`event_id = ANY(ARRAY(SELECT unnest(${`{${eventIds.join(",")}}`}::bigint[])))`
 
-  /** The error history of deliveries a statement deleted (a retried delivery has some), which goes with them. */
+  /**
+   * The error history of deliveries a statement deleted, which goes with them. Any of them
+   * may have one, even at its first attempt: an operator's retry starts a dead letter's
+   * attempts from zero again and keeps its history.
+   */
   const forgotten = (group: string, deleted: string) =>
     sql`
       forgotten AS (
         DELETE FROM ${deliveryErrors}
-        WHERE consumer_group = ${group}
-          AND event_id = ANY(ARRAY(SELECT event_id FROM ${sql(deleted)} WHERE attempts > 1))
+        WHERE consumer_group = ${group} AND event_id = ANY(ARRAY(SELECT event_id FROM ${sql(deleted)}))
         RETURNING 1
       )`
 
@@ -434,7 +437,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       acked AS (
         DELETE FROM ${deliveries}
         WHERE consumer_group = ${group} AND ${leasedIds(eventIds)} AND claim_token = ${token}
-        RETURNING event_id, attempts
+        RETURNING event_id
       ), ${forgotten(group, "acked")}`
       : sql`
       acked AS (
@@ -535,7 +538,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         DELETE FROM ${deliveries} d USING o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND o.status = 'delivered'
-        RETURNING d.event_id, d.attempts
+        RETURNING d.event_id
       ), ${forgotten(group, "removed")},`
         : sql`removed AS (SELECT NULL::bigint AS event_id WHERE false),`
     } errors AS (

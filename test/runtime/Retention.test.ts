@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
+import * as Operations from "../../src/ops/OperationsStore.js"
 import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
@@ -150,7 +151,27 @@ describe("Retention", () => {
         yield* store.claim({ group: "acked", limit: 10, token: second, now, fair: false })
         assert.strictEqual(yield* store.acknowledge("acked", second, [retried!.event_id], now, "delete"), 1)
         assert.strictEqual((yield* history)[0]!.n, 0, "a deleted delivery's error history goes with it")
-      }))
+
+        // A dead letter retried by an operator starts from attempt zero again, its history kept.
+        yield* Outbox.emit(new Item({ n: 4 }), { routingKey: "acked" })
+        const third = crypto.randomUUID()
+        const [dead] = yield* store.claim({ group: "acked", limit: 10, token: third, now, fair: false })
+        yield* store.settle("acked", third, [{
+          event_id: dead!.event_id,
+          status: "failed",
+          available_at: null,
+          last_error: "broken",
+          release: false
+        }], now)
+        const operations = yield* Operations.OperationsStore
+        const target = { _tag: "Refs", refs: [{ event_id: dead!.event_id, consumer_group: "acked" }] } as const
+        assert.deepStrictEqual(yield* operations.retry(target, now), [dead!.event_id])
+        const fourth = crypto.randomUUID()
+        const [again] = yield* store.claim({ group: "acked", limit: 10, token: fourth, now, fair: false })
+        assert.strictEqual(again!.attempts, 1)
+        assert.strictEqual(yield* store.acknowledge("acked", fourth, [again!.event_id], now, "delete"), 1)
+        assert.strictEqual((yield* history)[0]!.n, 0, "also the history of an operator's retry, at its first attempt")
+      }).pipe(Effect.provide(Operations.layer)))
 
     it.scoped("with a retention of zero, handled deliveries are deleted when acknowledged; failures are kept", () =>
       Effect.gen(function*() {
