@@ -94,6 +94,10 @@ describe("Configuration", () => {
         assert.strictEqual(options.notifications?.listenUrl, undefined)
         const defaults = yield* read({})
         assert.strictEqual(Duration.toMillis(defaults.retention!), Duration.toMillis(WorkerPool.defaults.retention))
+        for (const zero of ["0", "0 seconds"]) {
+          assert.strictEqual(Duration.toMillis((yield* read({ SLUICE_RETENTION: zero })).retention!), 0, zero)
+        }
+        assert.include(String(yield* Effect.flip(read({ SLUICE_REAP_INTERVAL: "0" }))), "positive, finite duration")
         const bad = yield* Effect.flip(read({ SLUICE_SHUTDOWN_TIMEOUT: "soon" }))
         assert.include(String(bad), "SLUICE_SHUTDOWN_TIMEOUT")
         const mode = yield* Effect.flip(read({ SLUICE_NOTIFICATIONS: "sometimes" }))

@@ -28,11 +28,13 @@ export const positiveDurationRule = "must be a positive, finite duration"
 export const nonNegativeDurationRule = "must be zero or a positive, finite duration"
 
 /**
- * A finite duration of zero or more. A text with a minus sign is refused (`Duration.decode`
- * would silently turn "-5 seconds" into zero).
+ * A finite duration of zero or more; a bare `"0"` is zero, though other texts need a unit. A
+ * text with a minus sign is refused (`Duration.decode` would silently turn "-5 seconds" into
+ * zero).
  */
 const finiteDuration = (value: unknown): Duration.Duration | undefined => {
   if (typeof value === "string" && value.trim().startsWith("-")) return undefined
+  if (typeof value === "string" && value.trim() === "0") return Duration.zero
   if (typeof value === "number" && !(value >= 0)) return undefined
   const decoded = Option.getOrUndefined(Duration.decodeUnknown(value))
   return decoded !== undefined && Duration.isFinite(decoded) ? decoded : undefined
