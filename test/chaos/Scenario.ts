@@ -157,6 +157,14 @@ export const install = (runtimeSchema: string) =>
       `CREATE TRIGGER chaos_audit AFTER UPDATE ON ${runtimeSchema}.deliveries
        FOR EACH ROW EXECUTE FUNCTION chaos.audit()`
     )
+    /** Archives the rows deleted from a runtime table with `keeper`, and shows them with the live ones. */
+    const keepDeleted = (table: "deliveries" | "events", keeper: string) =>
+      Effect.all([
+        sql.unsafe(`CREATE TRIGGER chaos_keep_deleted AFTER DELETE ON ${runtimeSchema}.${table}
+          FOR EACH ROW EXECUTE FUNCTION chaos.${keeper}()`),
+        sql.unsafe(`CREATE VIEW chaos.all_${table} AS
+          SELECT * FROM ${runtimeSchema}.${table} UNION ALL SELECT * FROM chaos.deleted_${table}`)
+      ], { discard: true })
     yield* sql.unsafe(`CREATE TABLE chaos.deleted_deliveries (LIKE ${runtimeSchema}.deliveries)`)
     yield* sql.unsafe(`CREATE TABLE chaos.deleted_events (LIKE ${runtimeSchema}.events)`)
     yield* sql.unsafe(`CREATE FUNCTION chaos.keep_deleted_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -175,23 +183,13 @@ export const install = (runtimeSchema: string) =>
         INSERT INTO chaos.deleted_deliveries SELECT (kept).*;
         RETURN OLD;
       END $$`)
-    yield* sql.unsafe(
-      `CREATE TRIGGER chaos_keep_deleted AFTER DELETE ON ${runtimeSchema}.deliveries
-       FOR EACH ROW EXECUTE FUNCTION chaos.keep_deleted_delivery()`
-    )
+    yield* keepDeleted("deliveries", "keep_deleted_delivery")
     yield* sql.unsafe(`CREATE FUNCTION chaos.keep_deleted_event() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         INSERT INTO chaos.deleted_events SELECT (OLD).*;
         RETURN OLD;
       END $$`)
-    yield* sql.unsafe(
-      `CREATE TRIGGER chaos_keep_deleted AFTER DELETE ON ${runtimeSchema}.events
-       FOR EACH ROW EXECUTE FUNCTION chaos.keep_deleted_event()`
-    )
-    yield* sql.unsafe(`CREATE VIEW chaos.all_deliveries AS
-      SELECT * FROM ${runtimeSchema}.deliveries UNION ALL SELECT * FROM chaos.deleted_deliveries`)
-    yield* sql.unsafe(`CREATE VIEW chaos.all_events AS
-      SELECT * FROM ${runtimeSchema}.events UNION ALL SELECT * FROM chaos.deleted_events`)
+    yield* keepDeleted("events", "keep_deleted_event")
   })
 
 /** One line of a worker's external-effect log. */
