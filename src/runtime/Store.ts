@@ -514,8 +514,9 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
    * With `"delete"`, the delivered outcomes are deleted (with their history) instead of marked,
    * as {@link acknowledge} does; the other outcomes are recorded the same either way.
    */
-  const settle: StoreService["settle"] = (group, token, outcomes, now, mode = "mark") =>
-    sql<{ n: number }>`
+  const settle: StoreService["settle"] = (group, token, outcomes, now, mode = "mark") => {
+    const deleting = mode === "delete"
+    return sql<{ n: number }>`
       WITH o AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb) AS o(
           event_id bigint, status text, available_at timestamptz, last_error text, release boolean)
@@ -528,20 +529,18 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
             claimed_at = NULL, claim_token = NULL, updated_at = ${now}
         FROM o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
-          AND d.claim_token = ${token} AND d.status = 'claimed'${
-      mode === "delete" ? sql` AND o.status <> 'delivered'` : sql``
-    }
+          AND d.claim_token = ${token} AND d.status = 'claimed'${deleting ? sql` AND o.status <> 'delivered'` : sql``}
         RETURNING d.event_id, d.status, d.available_at, d.attempts, o.last_error, o.release
       ), ${
-      mode === "delete"
+      deleting
         ? sql`removed AS (
         DELETE FROM ${deliveries} d USING o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND o.status = 'delivered'
         RETURNING d.event_id
-      ), ${forgotten(group, "removed")},`
-        : sql`removed AS (SELECT NULL::bigint AS event_id WHERE false),`
-    } errors AS (
+      ), ${forgotten(group, "removed")}, `
+        : sql``
+    }errors AS (
         INSERT INTO ${deliveryErrors} (event_id, consumer_group, attempt, error, at)
         SELECT event_id, ${group}, attempts, last_error, ${now} FROM settled
         WHERE last_error IS NOT NULL AND NOT coalesce(release, false)
@@ -549,11 +548,12 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       ), woken AS (
         SELECT pg_notify(${channel}, ${group})
         WHERE EXISTS (SELECT 1 FROM settled WHERE status = 'pending' AND available_at <= ${now})
-      ) SELECT ((SELECT count(*) FROM settled) + (SELECT count(*) FROM removed))::int AS n
+      ) SELECT ((SELECT count(*) FROM settled)${deleting ? sql` + (SELECT count(*) FROM removed)` : sql``})::int AS n
         WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("settle"))
     )
+  }
 
   const acknowledge: StoreService["acknowledge"] = (group, token, eventIds, now, mode) =>
     sql<{ n: number }>`

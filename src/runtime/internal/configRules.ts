@@ -25,7 +25,7 @@ export const show = (value: unknown): string => {
 }
 
 export const positiveDurationRule = "must be a positive, finite duration"
-export const nonNegativeDurationRule = "must be zero or a positive, finite duration"
+const nonNegativeDurationRule = "must be zero or a positive, finite duration"
 
 /**
  * A finite duration of zero or more; a bare `"0"` is zero, though other texts need a unit. A
