@@ -10,7 +10,7 @@ import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
 import * as Retention from "../../src/runtime/Retention.js"
-import { Store } from "../../src/runtime/Store.js"
+import { type ClaimedRow, Store } from "../../src/runtime/Store.js"
 import * as Runtime from "../support/Runtime.js"
 import * as TestDatabase from "../support/TestDatabase.js"
 
@@ -29,6 +29,30 @@ const settleAll = (group: string, status: "delivered" | "skipped" | "failed") =>
       new Date(now)
     )
   })
+
+/** Claims a group's next delivery under a fresh token. */
+const claimOne = (group: string, now: Date) =>
+  Effect.flatMap(Store, (store) => {
+    const token = crypto.randomUUID()
+    return Effect.map(store.claim({ group, limit: 1, token, now, fair: false }), ([row]) => ({ token, row: row! }))
+  })
+
+/** Records a held delivery's attempt as failed: to be retried (`pending`) or dead-lettered (`failed`). */
+const failAttempt = (
+  group: string,
+  held: { readonly token: string; readonly row: ClaimedRow },
+  status: "pending" | "failed",
+  error: string,
+  now: Date
+) =>
+  Effect.flatMap(Store, (store) =>
+    store.settle(group, held.token, [{
+      event_id: held.row.event_id,
+      status,
+      available_at: status === "pending" ? now : null,
+      last_error: error,
+      release: false
+    }], now))
 
 const register = (name: string) => Runtime.registerGroup({ name, eventType: "test.Item", routingKey: name })
 
@@ -136,40 +160,24 @@ describe("Retention", () => {
         assert.deepStrictEqual(yield* counts, { events: 3, deliveries: 0 }, "the events stay until pruning")
         const sql = yield* SqlClient.SqlClient
         yield* Outbox.emit(new Item({ n: 3 }), { routingKey: "acked" })
-        const first = crypto.randomUUID()
-        const [retried] = yield* store.claim({ group: "acked", limit: 10, token: first, now, fair: false })
-        yield* store.settle("acked", first, [{
-          event_id: retried!.event_id,
-          status: "pending",
-          available_at: now,
-          last_error: "flaky",
-          release: false
-        }], now)
+        const retried = yield* claimOne("acked", now)
+        yield* failAttempt("acked", retried, "pending", "flaky", now)
         const history = sql<{ n: number }>`SELECT count(*)::int AS n FROM sluice.delivery_errors`
         assert.strictEqual((yield* history)[0]!.n, 1)
-        const second = crypto.randomUUID()
-        yield* store.claim({ group: "acked", limit: 10, token: second, now, fair: false })
-        assert.strictEqual(yield* store.acknowledge("acked", second, [retried!.event_id], now, "delete"), 1)
+        const second = yield* claimOne("acked", now)
+        assert.strictEqual(yield* store.acknowledge("acked", second.token, [retried.row.event_id], now, "delete"), 1)
         assert.strictEqual((yield* history)[0]!.n, 0, "a deleted delivery's error history goes with it")
 
         // A dead letter retried by an operator starts from attempt zero again, its history kept.
         yield* Outbox.emit(new Item({ n: 4 }), { routingKey: "acked" })
-        const third = crypto.randomUUID()
-        const [dead] = yield* store.claim({ group: "acked", limit: 10, token: third, now, fair: false })
-        yield* store.settle("acked", third, [{
-          event_id: dead!.event_id,
-          status: "failed",
-          available_at: null,
-          last_error: "broken",
-          release: false
-        }], now)
+        const dead = yield* claimOne("acked", now)
+        yield* failAttempt("acked", dead, "failed", "broken", now)
         const operations = yield* Operations.OperationsStore
-        const target = { _tag: "Refs", refs: [{ event_id: dead!.event_id, consumer_group: "acked" }] } as const
-        assert.deepStrictEqual(yield* operations.retry(target, now), [dead!.event_id])
-        const fourth = crypto.randomUUID()
-        const [again] = yield* store.claim({ group: "acked", limit: 10, token: fourth, now, fair: false })
-        assert.strictEqual(again!.attempts, 1)
-        assert.strictEqual(yield* store.acknowledge("acked", fourth, [again!.event_id], now, "delete"), 1)
+        const target = { _tag: "Refs", refs: [{ event_id: dead.row.event_id, consumer_group: "acked" }] } as const
+        assert.deepStrictEqual(yield* operations.retry(target, now), [dead.row.event_id])
+        const again = yield* claimOne("acked", now)
+        assert.strictEqual(again.row.attempts, 1)
+        assert.strictEqual(yield* store.acknowledge("acked", again.token, [again.row.event_id], now, "delete"), 1)
         assert.strictEqual((yield* history)[0]!.n, 0, "also the history of an operator's retry, at its first attempt")
       }).pipe(Effect.provide(Operations.layer)))
 
