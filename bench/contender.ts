@@ -7,8 +7,11 @@ import type { Payload } from "./protocol.js"
 /** The contenders, as named in the results. */
 export type ContenderName = "sluice" | "graphile-worker" | "pg-boss" | "raw"
 
-/** `default`: the library's defaults; `tuned`: the settings its performance docs recommend. */
-export type Profile = "default" | "tuned"
+/**
+ * `default`: the library's defaults; `tuned`: the settings its performance docs recommend;
+ * `effect` (raw only): raw's tuned statements run from an Effect program, the stack's floor.
+ */
+export type Profile = "default" | "tuned" | "effect"
 
 /** Settings of a consumer. */
 export interface ConsumerOptions {

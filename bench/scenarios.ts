@@ -16,6 +16,8 @@ export const sluiceTuned: Subject = { contender: "sluice", profile: "tuned" }
 export const raw: Subject = { contender: "raw", profile: "default" }
 /** raw deleting at acknowledgement, like sluice tuned. */
 export const rawTuned: Subject = { contender: "raw", profile: "tuned" }
+/** raw's tuned statements run from an Effect program: what the stack costs before sluice's bookkeeping. */
+export const rawEffect: Subject = { contender: "raw", profile: "effect" }
 export const graphileDefault: Subject = { contender: "graphile-worker", profile: "default" }
 export const graphileTuned: Subject = { contender: "graphile-worker", profile: "tuned" }
 export const bossDefault: Subject = { contender: "pg-boss", profile: "default" }
@@ -106,6 +108,8 @@ const fullDrains: ReadonlyArray<DrainCell> = [
   drain(raw, 500, 2, 2),
   drain(rawTuned, 100, 8),
   drain(rawTuned, 500, 2),
+  drain(rawEffect, 100, 2),
+  drain(rawEffect, 500, 2),
   drain(graphileDefault, 1, 1),
   drain(graphileDefault, 1, 8),
   drain(graphileTuned, 0, 0),
@@ -127,6 +131,7 @@ const quickDrains: ReadonlyArray<DrainCell> = [
   drain(raw, 100, 8),
   drain(raw, 500, 2),
   drain(rawTuned, 500, 2),
+  drain(rawEffect, 500, 2),
   drain(graphileDefault, 1, 8),
   drain(graphileTuned, 0, 0),
   drain(bossDefault, 1, 8),
