@@ -243,8 +243,14 @@ type BatchRow = readonly [
   created_at: number
 ]
 
-const rowsOf = (batch: ReadonlyArray<BatchRow> | null): ReadonlyArray<ClaimedRow> => {
+/** Event ids are bigints as decimal text: a shorter one is smaller. */
+const byEventId = (a: BatchRow, b: BatchRow): number =>
+  a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+
+/** The claimed batch (parsed from the claim's JSON, so ours to sort), in event order. */
+const rowsOf = (batch: Array<BatchRow> | null): ReadonlyArray<ClaimedRow> => {
   if (batch === null) return []
+  batch.sort(byEventId)
   const rows: Array<ClaimedRow> = new Array(batch.length)
   for (let i = 0; i < batch.length; i++) {
     const [event_id, attempts, type, routing_key, payload, metadata, created] = batch[i]!
@@ -391,7 +397,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         SET status = 'claimed', claimed_at = ${now}, claim_token = ${token},
             attempts = d.attempts + 1, updated_at = ${now}
         WHERE d.consumer_group = ${group} AND d.event_id = ANY(ARRAY(SELECT event_id FROM locked))
-        RETURNING d.event_id, d.attempts, d.available_at
+        RETURNING d.event_id, d.attempts
       )`
 
   /**
@@ -406,15 +412,17 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     sql`event_id = ANY(ARRAY(SELECT unnest(${`{${eventIds.join(",")}}`}::bigint[])))`
 
   /**
-   * The error history of deliveries a statement deleted, which goes with them. Any of them
-   * may have one, even at its first attempt: an operator's retry starts a dead letter's
-   * attempts from zero again and keeps its history.
+   * The error history of deliveries a statement deleted (returning `event_id, has_errors`),
+   * which goes with them. `has_errors` marks the deliveries that have one, whatever their
+   * attempt count: an operator's retry starts a dead letter's attempts from zero again and
+   * keeps its history.
    */
   const forgotten = (group: string, deleted: string) =>
     sql`
       forgotten AS (
         DELETE FROM ${deliveryErrors}
-        WHERE consumer_group = ${group} AND event_id = ANY(ARRAY(SELECT event_id FROM ${sql(deleted)}))
+        WHERE consumer_group = ${group}
+          AND event_id = ANY(ARRAY(SELECT event_id FROM ${sql(deleted)} WHERE has_errors))
         RETURNING 1
       )`
 
@@ -437,7 +445,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       acked AS (
         DELETE FROM ${deliveries}
         WHERE consumer_group = ${group} AND ${leasedIds(eventIds)} AND claim_token = ${token}
-        RETURNING event_id
+        RETURNING event_id, has_errors
       ), ${forgotten(group, "acked")}`
       : sql`
       acked AS (
@@ -448,18 +456,20 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       )`
 
   /**
-   * The claimed batch as one JSON array of arrays, in claim order: the driver parses one
-   * value with `JSON.parse` instead of a message, a row object, a `JSON.parse` of the
-   * payload and a date parser per delivery. `created_at` comes as epoch milliseconds.
+   * The claimed batch as one JSON array of arrays: the driver parses one value with
+   * `JSON.parse` instead of a message, a row object, a `JSON.parse` of the payload and a date
+   * parser per delivery. `created_at` comes as epoch milliseconds. Unordered: sorting the
+   * aggregate cost PostgreSQL 0.55 µs per delivery (9.3 → 8.7 µs per delivery of a
+   * claim-and-acknowledge at b500); {@link rowsOf} puts the batch in event order instead.
    */
   const claimedBatch = sql`(
     SELECT json_agg(json_build_array(c.event_id::text, c.attempts, e.type, e.routing_key, e.payload, e.metadata,
-                                     date_part('epoch', e.created_at) * 1000) ORDER BY c.available_at, c.event_id)
+                                     date_part('epoch', e.created_at) * 1000))
     FROM claimed c JOIN ${claimedEvents} e ON e.id = c.event_id)`
 
   const claim: StoreService["claim"] = (options) =>
     Effect.suspend(() =>
-      sql<{ readonly batch: ReadonlyArray<BatchRow> | null }>`
+      sql<{ readonly batch: Array<BatchRow> | null }>`
       WITH ${claimed(options)}
       SELECT ${claimedBatch} AS batch`
     ).pipe(
@@ -469,7 +479,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
   const claimAndAcknowledge: StoreService["claimAndAcknowledge"] = (options) =>
     Effect.suspend(() =>
-      sql<{ readonly acknowledged: number; readonly batch: ReadonlyArray<BatchRow> | null }>`
+      sql<{ readonly acknowledged: number; readonly batch: Array<BatchRow> | null }>`
       WITH ${
         acknowledged(
           options.group,
@@ -526,7 +536,8 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
             available_at = coalesce(o.available_at, d.available_at),
             last_error = o.last_error,
             attempts = CASE WHEN o.release THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
-            claimed_at = NULL, claim_token = NULL, updated_at = ${now}
+            claimed_at = NULL, claim_token = NULL, updated_at = ${now},
+            has_errors = d.has_errors OR (o.last_error IS NOT NULL AND NOT coalesce(o.release, false))
         FROM o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND d.status = 'claimed'${deleting ? sql` AND o.status <> 'delivered'` : sql``}
@@ -537,7 +548,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         DELETE FROM ${deliveries} d USING o
         WHERE d.consumer_group = ${group} AND d.event_id = o.event_id
           AND d.claim_token = ${token} AND o.status = 'delivered'
-        RETURNING d.event_id
+        RETURNING d.event_id, d.has_errors
       ), ${forgotten(group, "removed")}, `
         : sql``
     }errors AS (
@@ -577,7 +588,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       , reaped AS (
         UPDATE ${deliveries} d
         SET status = CASE WHEN d.attempts >= g.max_attempts THEN 'failed' ELSE 'pending' END,
-            available_at = ${now}, claimed_at = NULL, claim_token = NULL, updated_at = ${now},
+            available_at = ${now}, claimed_at = NULL, claim_token = NULL, updated_at = ${now}, has_errors = true,
             last_error = 'lease expired: not settled within the claim timeout of ' || g.claim_timeout_ms
               || ' ms (attempt ' || d.attempts || ' of ' || g.max_attempts || ')'
         FROM expired e, ${groups} g

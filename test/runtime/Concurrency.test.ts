@@ -105,6 +105,27 @@ describe("Concurrency", () => {
         assert.deepStrictEqual([final!.status, final!.attempts], ["delivered", 2])
       }))
 
+    it.scoped("due time picks a batch, event id orders it", () =>
+      Effect.gen(function*() {
+        yield* reset
+        const store = yield* Store
+        yield* Runtime.registerGroup({ name: "ordered", eventType: "test.Job", maxAttempts: 3 })
+        const t0 = yield* Clock.currentTimeMillis
+        yield* Outbox.emitAll([
+          { event: new Job({ n: 1 }), options: { deliverAfter: "2 seconds" } },
+          { event: new Job({ n: 2 }), options: { deliverAfter: "1 second" } },
+          new Job({ n: 3 }),
+          { event: new Job({ n: 4 }), options: { deliverAfter: "3 seconds" } }
+        ])
+        const claim = (fair: boolean) =>
+          store.claim({ group: "ordered", limit: 3, token: crypto.randomUUID(), now: new Date(t0 + 5_000), fair })
+        const batch = yield* claim(false)
+        assert.deepStrictEqual(batch.map((row) => (row.payload as { n: number }).n), [1, 2, 3])
+        const ids = batch.map((row) => BigInt(row.event_id))
+        assert.isTrue(ids[0]! < ids[1]! && ids[1]! < ids[2]!)
+        assert.deepStrictEqual((yield* claim(true)).map((row) => (row.payload as { n: number }).n), [4])
+      }))
+
     it.scoped("interleaved claims: a flood on one routing key cannot starve another key", () =>
       Effect.gen(function*() {
         yield* reset

@@ -168,6 +168,16 @@ describe("Retention", () => {
         assert.strictEqual(yield* store.acknowledge("acked", second.token, [retried.row.event_id], now, "delete"), 1)
         assert.strictEqual((yield* history)[0]!.n, 0, "a deleted delivery's error history goes with it")
 
+        // A lease the reaper expired is history too.
+        yield* Outbox.emit(new Item({ n: 5 }), { routingKey: "acked" })
+        const abandoned = yield* claimOne("acked", now)
+        const reaped = yield* store.reap(new Date(now.getTime() + 3_600_000), 10)
+        assert.deepStrictEqual(reaped.map((row) => row.event_id), [abandoned.row.event_id])
+        assert.strictEqual((yield* history)[0]!.n, 1)
+        const resumed = yield* claimOne("acked", new Date(now.getTime() + 3_600_000))
+        assert.strictEqual(yield* store.acknowledge("acked", resumed.token, [resumed.row.event_id], now, "delete"), 1)
+        assert.strictEqual((yield* history)[0]!.n, 0, "also the history the reaper wrote")
+
         // A dead letter retried by an operator starts from attempt zero again, its history kept.
         yield* Outbox.emit(new Item({ n: 4 }), { routingKey: "acked" })
         const dead = yield* claimOne("acked", now)
