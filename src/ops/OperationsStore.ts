@@ -298,10 +298,11 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
           LIMIT ${limit}
         ), queued AS (
           INSERT INTO ${deliveries} AS d (event_id, consumer_group, status, routing_key, available_at, updated_at)
-          SELECT id, ${group}, 'pending', routing_key, ${now}, ${now} FROM batch
+          SELECT b.id, ${group}, 'pending', CASE WHEN g.interleave THEN coalesce(b.routing_key, '') END, ${now}, ${now}
+          FROM batch b LEFT JOIN ${groups} g ON g.name = ${group}
           ON CONFLICT (event_id, consumer_group) DO UPDATE
           SET status = 'pending', attempts = 0, available_at = excluded.available_at, last_error = NULL,
-              claimed_at = NULL, claim_token = NULL, updated_at = excluded.updated_at
+              claimed_at = NULL, claim_token = NULL, updated_at = excluded.updated_at, routing_key = excluded.routing_key
           WHERE d.status IN ('delivered', 'skipped', 'failed')
           RETURNING 1
         ), woken AS (

@@ -38,6 +38,8 @@ export interface GroupRegistration {
   readonly name: string
   readonly claimTimeoutMs: number
   readonly maxAttempts: number
+  /** Whether the group's claims take turns between routing keys (its deliveries carry one). */
+  readonly interleave: boolean
   readonly subscriptions: ReadonlyArray<{ readonly eventType: string; readonly routingKey: string | null }>
 }
 
@@ -275,6 +277,12 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       ? sql`ON CONFLICT (type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`
       : sql``
 
+  /**
+   * Writes the events and a delivery to each subscribed group. A delivery's `routing_key` is
+   * the key its group takes turns by when the group interleaves keys (`''` for an event
+   * without one), NULL otherwise, which keeps it out of the index of pending deliveries by
+   * key that only interleaving claims read.
+   */
   const emit: StoreService["emit"] = (rows, now) =>
     sql<{ written: number }>`
       WITH input AS (
@@ -289,9 +297,10 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         RETURNING id, type, routing_key, available_at
       ), d AS (
         INSERT INTO ${deliveries} (event_id, consumer_group, status, routing_key, available_at, updated_at)
-        SELECT ev.id, s.consumer_group, 'pending', ev.routing_key, ev.available_at, ${now}
+        SELECT ev.id, s.consumer_group, 'pending', CASE WHEN g.interleave THEN coalesce(ev.routing_key, '') END, ev.available_at, ${now}
         FROM ev JOIN ${subscriptions} s
           ON s.event_type = ev.type AND (s.routing_key IS NULL OR s.routing_key = ev.routing_key)
+          JOIN ${groups} g ON g.name = s.consumer_group
         RETURNING consumer_group
       ), woken AS (
         SELECT pg_notify(${channel}, g.consumer_group) FROM (SELECT DISTINCT consumer_group FROM d) g
@@ -304,12 +313,21 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
   const registerGroup: StoreService["registerGroup"] = (group, now) =>
     sql.withTransaction(Effect.gen(function*() {
       yield* sql`
-        INSERT INTO ${groups} (name, claim_timeout_ms, max_attempts, updated_at)
-        VALUES (${group.name}, ${group.claimTimeoutMs}, ${group.maxAttempts}, ${now})
+        INSERT INTO ${groups} (name, claim_timeout_ms, max_attempts, interleave, updated_at)
+        VALUES (${group.name}, ${group.claimTimeoutMs}, ${group.maxAttempts}, ${group.interleave}, ${now})
         ON CONFLICT (name) DO UPDATE SET
           claim_timeout_ms = excluded.claim_timeout_ms,
           max_attempts = excluded.max_attempts,
+          interleave = excluded.interleave,
           updated_at = excluded.updated_at`
+      if (group.interleave) {
+        // Pending deliveries written while the group did not interleave get their key.
+        yield* sql`
+          UPDATE ${deliveries} d SET routing_key = coalesce(e.routing_key, '')
+          FROM ${events} e
+          WHERE d.consumer_group = ${group.name} AND d.status = 'pending' AND d.routing_key IS NULL
+            AND e.id = d.event_id`
+      }
       const wanted = JSON.stringify(
         group.subscriptions.map((s) => ({ event_type: s.eventType, routing_key: s.routingKey }))
       )
@@ -347,33 +365,46 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       LIMIT ${batchLimit(limit)}
       FOR UPDATE SKIP LOCKED`
 
+  /**
+   * Takes turns between the group's keys (a skip scan of the index of pending deliveries by
+   * key): each key's oldest first, then each key's second, and so on. Deliveries without a key
+   * in an interleaving group were written before it interleaved (the registration gives the
+   * pending ones theirs) or by an emit that raced the registration: they fill what the keys
+   * leave of the batch, oldest first.
+   */
   const claimInterleaved = (group: string, limit: number, now: Date) =>
     sql`
       WITH RECURSIVE keys AS (
-        (SELECT coalesce(routing_key, '') AS k FROM ${deliveries}
-         WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
-         ORDER BY coalesce(routing_key, '') LIMIT 1)
+        (SELECT routing_key AS k FROM ${deliveries}
+         WHERE consumer_group = ${group} AND status = 'pending' AND routing_key IS NOT NULL
+           AND available_at <= ${now}
+         ORDER BY routing_key LIMIT 1)
         UNION ALL
-        SELECT (SELECT coalesce(routing_key, '') FROM ${deliveries}
-                WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
-                  AND coalesce(routing_key, '') > keys.k
-                ORDER BY coalesce(routing_key, '') LIMIT 1)
+        SELECT (SELECT routing_key FROM ${deliveries}
+                WHERE consumer_group = ${group} AND status = 'pending' AND routing_key > keys.k
+                  AND available_at <= ${now}
+                ORDER BY routing_key LIMIT 1)
         FROM keys WHERE keys.k IS NOT NULL
       ), candidates AS (
         SELECT c.event_id FROM keys, LATERAL (
           SELECT event_id, row_number() OVER (ORDER BY available_at, event_id) AS rank
           FROM ${deliveries}
-          WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
-            AND coalesce(routing_key, '') = keys.k
+          WHERE consumer_group = ${group} AND status = 'pending' AND routing_key = keys.k
+            AND available_at <= ${now}
           ORDER BY available_at, event_id
           LIMIT ${batchLimit(limit)}) c
         WHERE keys.k IS NOT NULL
         ORDER BY c.rank, c.event_id
         LIMIT ${batchLimit(limit)}
+      ), keyless AS (
+        SELECT event_id FROM ${deliveries}
+        WHERE consumer_group = ${group} AND status = 'pending' AND routing_key IS NULL AND available_at <= ${now}
+        ORDER BY available_at, event_id
+        LIMIT ${batchLimit(limit)} - (SELECT count(*) FROM candidates)
       )
       SELECT event_id FROM ${deliveries}
       WHERE consumer_group = ${group} AND status = 'pending' AND available_at <= ${now}
-        AND event_id = ANY(ARRAY(SELECT event_id FROM candidates))
+        AND event_id = ANY(ARRAY(SELECT event_id FROM candidates UNION ALL SELECT event_id FROM keyless))
       FOR UPDATE SKIP LOCKED`
 
   /**

@@ -157,11 +157,12 @@ export const layer = <const H extends ReadonlyArray<Handler<unknown>>>(
     const store = yield* Store
     const now = yield* Clock.currentTimeMillis
     for (const handler of handlers) {
-      const { claimTimeout, eventType, maxAttempts, name, routingKeys } = handler.settings
+      const { claimTimeout, eventType, interleaveRoutingKeys, maxAttempts, name, routingKeys } = handler.settings
       yield* store.registerGroup({
         name,
         claimTimeoutMs: Duration.toMillis(claimTimeout),
         maxAttempts,
+        interleave: interleaveRoutingKeys,
         subscriptions: (routingKeys ?? [null]).map((routingKey) => ({ eventType, routingKey }))
       }, new Date(now))
     }

@@ -26,6 +26,7 @@ const setUp = Effect.gen(function*() {
       name: group.name,
       claimTimeoutMs: 3_000,
       maxAttempts: 5,
+      interleave: false,
       subscriptions: [{ eventType: Scenario.Tick._tag, routingKey: null }]
     }, new Date(0))
   }

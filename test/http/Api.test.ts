@@ -499,12 +499,14 @@ describe("HTTP API", () => {
           name: "archive.Index.keyword",
           claimTimeoutMs: 30_000,
           maxAttempts: 5,
+          interleave: false,
           subscriptions: [{ eventType: "archive.RecordPublished", routingKey: null }]
         }, start)
         yield* store.registerGroup({
           name: "idle",
           claimTimeoutMs: 30_000,
           maxAttempts: 5,
+          interleave: false,
           subscriptions: [{ eventType: "test.Nothing", routingKey: null }]
         }, start)
         for (let i = 1; i <= 4; i++) {

@@ -130,7 +130,7 @@ describe("Concurrency", () => {
       Effect.gen(function*() {
         yield* reset
         const store = yield* Store
-        yield* Runtime.registerGroup({ name: "fair", eventType: "test.Job", maxAttempts: 3 })
+        yield* Runtime.registerGroup({ name: "fair", eventType: "test.Job", maxAttempts: 3, interleave: true })
         yield* Outbox.emitAll(
           Array.from({ length: 300 }, (_, n) => ({ event: new Job({ n }), options: { routingKey: "flood" } }))
         )
@@ -145,6 +145,55 @@ describe("Concurrency", () => {
         assert.include(keys, "trickle")
         assert.include(keys, null)
         assert.strictEqual(keys.filter((key) => key === "flood").length, 8)
+      }))
+
+    it.scoped("only an interleaving group's deliveries carry a routing key", () =>
+      Effect.gen(function*() {
+        yield* reset
+        const sql = yield* SqlClient.SqlClient
+        yield* Runtime.registerGroup({ name: "in-order", eventType: "test.Job" })
+        yield* Runtime.registerGroup({ name: "in-turns", eventType: "test.Job", interleave: true })
+        yield* Outbox.emitAll([{ event: new Job({ n: 1 }), options: { routingKey: "a" } }, new Job({ n: 2 })])
+        const keys = yield* sql<{ consumer_group: string; routing_key: string | null }>`
+          SELECT consumer_group, routing_key FROM sluice.deliveries ORDER BY consumer_group, event_id`
+        assert.deepStrictEqual(keys.map((row) => [row.consumer_group, row.routing_key]), [
+          ["in-order", null],
+          ["in-order", null],
+          ["in-turns", "a"],
+          ["in-turns", ""]
+        ])
+      }))
+
+    it.scoped("a group that starts interleaving takes turns over its earlier deliveries too", () =>
+      Effect.gen(function*() {
+        yield* reset
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* Store
+        yield* Runtime.registerGroup({ name: "switch", eventType: "test.Job" })
+        yield* Outbox.emitAll(
+          Array.from({ length: 30 }, (_, n) => ({ event: new Job({ n }), options: { routingKey: "flood" } }))
+        )
+        yield* Outbox.emit(new Job({ n: 100 }), { routingKey: "trickle" })
+        yield* Outbox.emit(new Job({ n: 101 }))
+        yield* Runtime.registerGroup({ name: "switch", eventType: "test.Job", interleave: true })
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const claim = (limit: number) =>
+          Effect.map(
+            store.claim({ group: "switch", limit, token: crypto.randomUUID(), now, fair: true }),
+            (rows) => rows.map((row) => (row.payload as { n: number }).n)
+          )
+        const first = yield* claim(3)
+        assert.deepStrictEqual([...first].sort((a, b) => a - b), [0, 100, 101], "the registration gave them keys")
+
+        // An emit that raced the registration wrote a delivery without a key: it fills what the keys leave.
+        yield* sql`
+          UPDATE sluice.deliveries SET routing_key = NULL
+          WHERE consumer_group = 'switch' AND event_id = (
+            SELECT event_id FROM sluice.deliveries WHERE consumer_group = 'switch' AND status = 'pending'
+            ORDER BY event_id DESC LIMIT 1)`
+        const second = yield* claim(20)
+        assert.deepStrictEqual(second, Array.from({ length: 20 }, (_, i) => i + 1), "the keys fill the batch")
+        assert.deepStrictEqual(yield* claim(20), [21, 22, 23, 24, 25, 26, 27, 28, 29], "then it comes after them")
       }))
   })
 })

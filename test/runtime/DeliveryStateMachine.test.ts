@@ -143,7 +143,7 @@ const runScenario = (delays: ReadonlyArray<number>, commands: ReadonlyArray<Comm
     const store = yield* Store
     const sql = yield* SqlClient.SqlClient
     yield* TestDatabase.truncate
-    yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs, maxAttempts })
+    yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs, maxAttempts, interleave: true })
     let now = start
     yield* store.emit(
       delays.map((delay, i) => ({

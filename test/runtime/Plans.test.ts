@@ -23,7 +23,7 @@ const eventType = "test.Plans.Tick"
 const backlog = Effect.gen(function*() {
   const now = new Date()
   yield* TestDatabase.truncate
-  yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3 })
+  yield* Runtime.registerGroup({ name: group, eventType, claimTimeoutMs: 60_000, maxAttempts: 3, interleave: true })
   const store = yield* Store
   yield* store.emit(
     Array.from({ length: 5_000 }, (_, n) => ({

@@ -105,11 +105,13 @@ export const registerGroup = (group: {
   readonly routingKey?: string | null
   readonly claimTimeoutMs?: number
   readonly maxAttempts?: number
+  readonly interleave?: boolean
 }) =>
   Effect.flatMap(Store, (store) =>
     store.registerGroup({
       name: group.name,
       claimTimeoutMs: group.claimTimeoutMs ?? 60_000,
       maxAttempts: group.maxAttempts ?? 5,
+      interleave: group.interleave ?? false,
       subscriptions: [{ eventType: group.eventType, routingKey: group.routingKey ?? null }]
     }, new Date(0)))
