@@ -40,10 +40,14 @@ export const reapOnce = Effect.gen(function*() {
   }
 }).pipe(Effect.withSpan("Reaper.reapOnce"))
 
-/** Runs the reaper on a schedule until interrupted; failures are logged and the next tick tries again. */
+/**
+ * Runs the reaper on a schedule until interrupted, first after the schedule's first delay (not
+ * at once: a pool's first moments go to its claims); failures are logged and the next tick
+ * tries again.
+ */
 export const run = (schedule: Schedule.Schedule<unknown>) =>
   reapOnce.pipe(
     Effect.catchAllCause((cause) => Effect.logWarning("reaper failed; will try again", cause)),
-    Effect.repeat(schedule),
+    Effect.schedule(schedule),
     Effect.asVoid
   )

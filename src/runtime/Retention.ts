@@ -59,10 +59,13 @@ export const pruneOnce = (retention: Duration.DurationInput) =>
     return removed
   }).pipe(Effect.withSpan("Retention.pruneOnce"))
 
-/** Prunes on a schedule until interrupted; failures are logged and retried next tick. */
+/**
+ * Prunes on a schedule until interrupted, first after the schedule's first delay (not at once:
+ * a pool's first moments go to its claims); failures are logged and retried next tick.
+ */
 export const run = (retention: Duration.DurationInput, schedule: Schedule.Schedule<unknown>) =>
   pruneOnce(retention).pipe(
     Effect.catchAllCause((cause) => Effect.logWarning("retention pruning failed; will try again", cause)),
-    Effect.repeat(schedule),
+    Effect.schedule(schedule),
     Effect.asVoid
   )
