@@ -297,6 +297,7 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
           ORDER BY e.id
           LIMIT ${limit}
         ), queued AS (
+          -- routing_key as the runtime's emit writes it: the key an interleaving group takes turns by, else NULL
           INSERT INTO ${deliveries} AS d (event_id, consumer_group, status, routing_key, available_at, updated_at)
           SELECT b.id, ${group}, 'pending', CASE WHEN g.interleave THEN coalesce(b.routing_key, '') END, ${now}, ${now}
           FROM batch b LEFT JOIN ${groups} g ON g.name = ${group}

@@ -373,6 +373,28 @@ describe("Operations", () => {
         assert.include(unsubscribed.message, "late does not subscribe to ops.Other (it takes ops.Item)")
       }))
 
+    it.effect("replay keys its deliveries only for a group that takes turns between routing keys", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* Outbox.emit(new Item({ n: 1 }), { routingKey: "a" })
+        yield* Outbox.emit(new Item({ n: 2 }))
+        yield* Runtime.registerGroup({ name: "in-turns", eventType: "ops.Item", interleave: true })
+        yield* Runtime.registerGroup({ name: "in-order", eventType: "ops.Item" })
+        const ops = yield* Operations
+        for (const group of ["in-turns", "in-order"]) {
+          assert.strictEqual(yield* ops.replay({ group, type: "ops.Item", since: new Date(0) }), 2)
+        }
+        const sql = yield* SqlClient.SqlClient
+        const keys = yield* sql<{ consumer_group: string; routing_key: string | null }>`
+          SELECT consumer_group, routing_key FROM sluice.deliveries ORDER BY consumer_group, event_id`
+        assert.deepStrictEqual(keys.map((row) => [row.consumer_group, row.routing_key]), [
+          ["in-order", null],
+          ["in-order", null],
+          ["in-turns", "a"],
+          ["in-turns", ""]
+        ])
+      }))
+
     it.effect("prune deletes old settled deliveries with their errors, in batches, reporting progress", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate
