@@ -21,8 +21,9 @@ import { EmbeddedPostgres } from "../src/runtime/index.js"
 import { build, buildDir } from "./build.js"
 import * as Measure from "./measure.js"
 import { connectAdmin, postmasterPid } from "./postgres.js"
+import { type Probe, probe } from "./probe.js"
 import { now } from "./protocol.js"
-import { render } from "./report.js"
+import { render, renderProbes } from "./report.js"
 import { Results } from "./results.js"
 import { plan as makePlan, producerSubjects, subjects } from "./scenarios.js"
 import { fromBuild, throughTsx } from "./spawn.js"
@@ -84,9 +85,22 @@ const run = async (server: string) => {
       `${plan.quick ? "quick" : "full"} run, ${repetitions} repetitions`
   )
   await admin.dropAll("bench_")
+  const probes: Array<Probe> = []
+  /** Probes the machine before a phase (see `probe.ts`). */
+  const before = async (phase: string) => {
+    await attempt(`probe before ${phase}`, async () => {
+      const measured = await probe(admin, phase)
+      probes.push(measured)
+      log(
+        `probe before ${phase}: cpu ${measured.cpuMs.toFixed(1)} ms, commit ${measured.commitMs.toFixed(2)} ms ` +
+          `(p95 ${measured.commitP95Ms.toFixed(2)})`
+      )
+    })
+  }
   try {
     const reps = Array.from({ length: repetitions }, (_, i) => i)
     if (only.has("emit") || only.has("drain")) {
+      await before("emit.batch")
       for (const rep of reps) {
         await attempt("emit.batch", () => Measure.prefill(bench, producerSubjects, rep))
       }
@@ -95,17 +109,20 @@ const run = async (server: string) => {
       for (const rep of reps) await attempt("fan-out prefill", () => Measure.prefillFanout(bench, plan.fanout, rep))
     }
     if (only.has("drain")) {
+      await before("drain")
       for (const rep of reps) {
         for (const cell of plan.drains) await attempt("drain", () => Measure.drain(bench, cell, rep))
       }
     }
     if (only.has("fanout")) {
+      await before("fanout")
       for (const rep of reps) {
         for (const subject of plan.fanout) await attempt("fanout", () => Measure.fanout(bench, subject, rep))
       }
     }
     await Measure.dropKept(bench)
     if (only.has("emit")) {
+      await before("emit.each")
       for (const rep of reps) {
         for (const subject of producerSubjects) {
           await attempt("emit.each", () => Measure.emitEach(bench, subject, rep, true))
@@ -114,6 +131,7 @@ const run = async (server: string) => {
       }
     }
     if (only.has("latency")) {
+      await before("latency")
       for (const rep of reps) {
         for (const subject of plan.latency.subjects) {
           await attempt("latency", () => Measure.latency(bench, subject, rep))
@@ -121,12 +139,17 @@ const run = async (server: string) => {
       }
     }
     if (only.has("bloat")) {
+      await before("bloat")
       for (const rep of reps) {
         for (const subject of plan.bloat.subjects) await attempt("bloat", () => Measure.bloat(bench, subject, rep))
       }
     }
     await Measure.dropKept(bench)
-    if (only.has("idle")) await attempt("idle", () => Measure.idle(bench, subjects, repetitions))
+    if (only.has("idle")) {
+      await before("idle")
+      await attempt("idle", () => Measure.idle(bench, subjects, repetitions))
+    }
+    await before("the end")
   } finally {
     await admin.dropAll("bench_")
     await admin.close()
@@ -136,7 +159,7 @@ const run = async (server: string) => {
     `## sluice benchmark: ${plan.quick ? "quick" : "full"} run, ${new Date().toISOString()}\n\n` +
       `PostgreSQL ${s.version} (embedded), synchronous_commit=${s.sync}, shared_buffers=${s.buffers}; ` +
       `${repetitions} repetitions, interleaved; N=${plan.events.toLocaleString("en-US")}; ` +
-      `took ${Math.round(seconds)} s.\n\n${render(results)}`
+      `took ${Math.round(seconds)} s.\n\n${render(results)}\n\n${renderProbes(probes)}`
   )
   if (values.json !== undefined) {
     const cells = results.cells().map(({ subject: _subject, ...cell }) => cell)

@@ -2,6 +2,7 @@
  * The readable report of a run: one table per scenario, the ratios of sluice to each
  * peer (computed within the run), and the issue's targets.
  */
+import type { Probe } from "./probe.js"
 import type { JsonCell, Results } from "./results.js"
 import * as S from "./scenarios.js"
 import type { Subject } from "./scenarios.js"
@@ -261,3 +262,14 @@ export const render = (results: Results): string => {
   section("Targets of issue 4", table(["target", "wanted", "measured", "met"], targetRows(results)))
   return sections.join("\n\n")
 }
+
+/** The machine's probes through the run: a phase far off the others was disturbed for every contender. */
+export const renderProbes = (probes: ReadonlyArray<Probe>): string =>
+  probes.length === 0 ? "" : `### The machine through the run (probed before each phase)
+
+${
+    table(
+      ["before", "CPU loop ms", "commit ms", "commit p95 ms"],
+      probes.map((p) => [p.phase, number(p.cpuMs, 1), number(p.commitMs, 2), number(p.commitP95Ms, 2)])
+    )
+  }`
