@@ -437,7 +437,11 @@ describe("HTTP API", () => {
         const [event] = first.body.events
         assert.strictEqual(event.type, "archive.RecordPublished")
         assert.strictEqual(event.routingKey, null)
-        assert.strictEqual(event.payload.record, `urn:osa:${domain}:rec:rec-1@1`)
+        assert.strictEqual(
+          event.payload.record,
+          `urn:osa:${domain}:rec:rec-1@1`,
+          `the first page, oldest first: ${JSON.stringify(first.body)}`
+        )
         assert.strictEqual(event.createdAt, now.toISOString())
         assert.typeOf(event.metadata, "object")
         assert.match(first.body.next, /^\d+-\d+$/)
