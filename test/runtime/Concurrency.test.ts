@@ -150,18 +150,11 @@ describe("Concurrency", () => {
     it.scoped("only an interleaving group's deliveries carry a routing key", () =>
       Effect.gen(function*() {
         yield* reset
-        const sql = yield* SqlClient.SqlClient
         yield* Runtime.registerGroup({ name: "in-order", eventType: "test.Job" })
         yield* Runtime.registerGroup({ name: "in-turns", eventType: "test.Job", interleave: true })
         yield* Outbox.emitAll([{ event: new Job({ n: 1 }), options: { routingKey: "a" } }, new Job({ n: 2 })])
-        const keys = yield* sql<{ consumer_group: string; routing_key: string | null }>`
-          SELECT consumer_group, routing_key FROM sluice.deliveries ORDER BY consumer_group, event_id`
-        assert.deepStrictEqual(keys.map((row) => [row.consumer_group, row.routing_key]), [
-          ["in-order", null],
-          ["in-order", null],
-          ["in-turns", "a"],
-          ["in-turns", ""]
-        ])
+        assert.deepStrictEqual(yield* Runtime.routingKeys("in-order"), [null, null])
+        assert.deepStrictEqual(yield* Runtime.routingKeys("in-turns"), ["a", ""])
       }))
 
     it.scoped("a group that starts interleaving takes turns over its earlier deliveries too", () =>

@@ -57,15 +57,20 @@ export interface DeliveryRow {
   readonly attempts: number
   readonly available_at: Date
   readonly last_error: string | null
+  readonly routing_key: string | null
 }
 
 export const deliveries = (group: string) =>
   Effect.flatMap(
     SqlClient.SqlClient,
     (sql) =>
-      sql<DeliveryRow>`SELECT d.event_id::text AS event_id, status, attempts, available_at, last_error
+      sql<DeliveryRow>`SELECT d.event_id::text AS event_id, status, attempts, available_at, last_error, routing_key
       FROM sluice.deliveries d WHERE consumer_group = ${group} ORDER BY d.event_id`
   )
+
+/** The routing keys a group's deliveries carry (the keys it takes turns by, if it interleaves), in event order. */
+export const routingKeys = (group: string) =>
+  Effect.map(deliveries(group), (rows) => rows.map((row) => row.routing_key))
 
 /** Number of a group's deliveries per status. */
 export const statusCounts = (group: string) =>
