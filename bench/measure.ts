@@ -8,7 +8,7 @@ import { type Admin, cpuBetween, cpuOf, databaseUrl, serverCpu, withClient } fro
 import { now } from "./protocol.js"
 import type { Results } from "./results.js"
 import { units } from "./results.js"
-import { type DrainCell, drainName, type Plan, type Subject } from "./scenarios.js"
+import { type DrainCell, drainName, type Plan, type Subject, subjectName } from "./scenarios.js"
 import { type Child, handledBy, type Launcher, spawnChild, until } from "./spawn.js"
 import { percentile, type Value } from "./stats.js"
 
@@ -31,11 +31,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** What an install of a subject depends on: only pg-boss's queues differ between profiles. */
 const installProfile = (subject: Subject): Profile => subject.contender === "pg-boss" ? subject.profile : "default"
-
-const label = (subject: Subject) =>
-  (subject.contender === "sluice" || subject.contender === "raw") && subject.profile === "default"
-    ? subject.contender
-    : `${subject.contender}/${subject.profile}`
 
 /** A database of the run; children connect to it once `created` resolves. */
 interface Database {
@@ -136,7 +131,7 @@ const recordThroughput = (
   results.record(subject, `${scenario}:rss`, units.mb, measured.rssMb, repetition)
   results.record(subject, `${scenario}:cpu-worker`, units.cpu, perEvent(measured.workerCpuMs), repetition)
   results.record(subject, `${scenario}:cpu-pg`, units.cpu, perEvent(measured.pgCpuMs), repetition)
-  bench.log(`${scenario} ${label(subject)} #${repetition + 1}: ${rate === null ? "-" : Math.round(rate)}/s`)
+  bench.log(`${scenario} ${subjectName(subject)} #${repetition + 1}: ${rate === null ? "-" : Math.round(rate)}/s`)
 }
 
 /** Emits events in one call with the producer child of `subject`; returns the measurement. */
@@ -261,7 +256,7 @@ const consume = async (
 /** `drain.*`: N pre-filled events (from this repetition's template) through one group. */
 export const drain = async (bench: Bench, cell: DrainCell, repetition: number): Promise<void> => {
   const template = prefilled.get(prefillKey(cell.subject, single, repetition))
-  if (template === undefined) throw new Error(`no pre-filled template for ${label(cell.subject)}`)
+  if (template === undefined) throw new Error(`no pre-filled template for ${subjectName(cell.subject)}`)
   const measured = await withDatabase(bench, template, (database) =>
     consume(bench, cell.subject, database, {
       groups: single,
@@ -280,7 +275,7 @@ export const drain = async (bench: Bench, cell: DrainCell, repetition: number): 
 /** `fanout3`: N pre-filled events, each delivered to 3 groups; the rate is per delivery. */
 export const fanout = async (bench: Bench, subject: Subject, repetition: number): Promise<void> => {
   const template = prefilled.get(prefillKey(subject, fanoutGroups, repetition))
-  if (template === undefined) throw new Error(`no pre-filled fan-out template for ${label(subject)}`)
+  if (template === undefined) throw new Error(`no pre-filled fan-out template for ${subjectName(subject)}`)
   const measured = await withDatabase(bench, template, (database) =>
     consume(bench, subject, database, {
       groups: fanoutGroups,
@@ -377,7 +372,7 @@ export const latency = async (bench: Bench, subject: Subject, repetition: number
   const p50 = percentile(measured.latencies, 50)
   const p99 = percentile(measured.latencies, 99)
   const show = (value: Value) => value === null ? "never" : `${value.toFixed(2)} ms`
-  bench.log(`latency ${label(subject)} #${repetition + 1}: p50 ${show(p50)}, p99 ${show(p99)}, missed ${missed}`)
+  bench.log(`latency ${subjectName(subject)} #${repetition + 1}: p50 ${show(p50)}, p99 ${show(p99)}, missed ${missed}`)
 }
 
 /** Where each contender that prunes keeps its events and deliveries. */
@@ -411,17 +406,17 @@ const untilPruned = async (bench: Bench, subject: Subject, database: Database) =
         fellAt = now()
       }
       if (now() - fellAt > 60_000) {
-        throw new Error(`${label(subject)}: retention left ${left} rows, none pruned for 60 s`)
+        throw new Error(`${subjectName(subject)}: retention left ${left} rows, none pruned for 60 s`)
       }
       if (now() - reportedAt > 10_000) {
-        bench.log(`${label(subject)}: waiting for retention, ${left} rows left`)
+        bench.log(`${subjectName(subject)}: waiting for retention, ${left} rows left`)
         reportedAt = now()
       }
       await sleep(100)
     }
   })
   const waited = now() - started
-  if (waited > 5_000) bench.log(`${label(subject)}: retention caught up after ${(waited / 1000).toFixed(0)} s`)
+  if (waited > 5_000) bench.log(`${subjectName(subject)}: retention caught up after ${(waited / 1000).toFixed(0)} s`)
 }
 
 const churned = new Map<string, Database & { readonly rate: number }>()
@@ -555,7 +550,7 @@ export const idle = async (bench: Bench, subjects: ReadonlyArray<Subject>, repet
         repetition
       )
       results.record(subject, "idle:rss", units.mb, rssMb, repetition)
-      bench.log(`idle ${label(subject)} #${repetition + 1}: ${queries.toFixed(1)} queries/s`)
+      bench.log(`idle ${subjectName(subject)} #${repetition + 1}: ${queries.toFixed(1)} queries/s`)
     })
   } finally {
     for (const pool of pools) await bench.admin.drop(pool.name)

@@ -8,14 +8,6 @@ import * as S from "./scenarios.js"
 import type { Subject } from "./scenarios.js"
 import type { Value } from "./stats.js"
 
-/** sluice and raw have one profile but for their drains: `tuned` deletes at acknowledgement. */
-const hasOneProfile = (subject: Subject) => subject.contender === "sluice" || subject.contender === "raw"
-
-const name = (subject: Subject) =>
-  hasOneProfile(subject) && subject.profile === "default"
-    ? subject.contender
-    : `${subject.contender} ${subject.profile}`
-
 const number = (value: Value, digits?: number): string => {
   if (value === null) return "never"
   const places = digits ?? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2)
@@ -43,7 +35,7 @@ const throughputRows = (results: Results, predicate: (cell: JsonCell) => boolean
     .map((cell) => {
       const secondary = (suffix: string) => results.cell(cell.subject, `${cell.scenario}:${suffix}`)
       return [
-        name(cell.subject),
+        S.subjectName(cell.subject),
         cell.scenario,
         median(cell, 0),
         range(cell, 0),
@@ -60,7 +52,7 @@ const throughputHeaders = ["contender", "scenario", "median /s", "min–max", "R
  * ("best settings of each"; raw's `effect` floor is not one of raw's settings), of the
  * subject's own profile for the peers, whose profiles are rows of their own.
  */
-export const bestDrain = (results: Results, subject: Subject, anyProfile = hasOneProfile(subject)) =>
+export const bestDrain = (results: Results, subject: Subject, anyProfile = S.hasOneProfile(subject)) =>
   results.cells()
     .filter((cell) =>
       cell.contender === subject.contender &&
@@ -97,7 +89,7 @@ const showRatio = (ratio: ReturnType<typeof ratioOf>) =>
 const ratioRows = (results: Results) => {
   const ours = (scenario: string) => results.cell(S.sluice, scenario)
   return S.subjects.filter((subject) => subject.contender !== "sluice").map((peer) => [
-    name(peer),
+    S.subjectName(peer),
     showRatio(ratioOf(bestDrain(results, S.sluice), bestDrain(results, peer))),
     showRatio(ratioOf(bestDrain(results, S.sluice, false), bestDrain(results, peer, false))),
     showRatio(ratioOf(ours("emit.batch"), results.cell(emitter(peer), "emit.batch"))),
@@ -188,7 +180,7 @@ export const render = (results: Results): string => {
       latencySubjects.map((subject) => {
         const get = (scenario: string) => results.cell(subject, scenario)
         return [
-          name(subject),
+          S.subjectName(subject),
           median(get("latency.p50")),
           median(get("latency.p95")),
           median(get("latency.p99")),
@@ -218,7 +210,7 @@ export const render = (results: Results): string => {
         const churn = scenarios.find((scenario) => scenario.startsWith("bloat.churn"))
         const size = scenarios.find((scenario) => scenario.endsWith(":db-size"))
         return [
-          name(subject),
+          S.subjectName(subject),
           median(results.cell(subject, "bloat.ratio"), 2),
           range(results.cell(subject, "bloat.ratio"), 2),
           churn === undefined ? "" : median(results.cell(subject, churn), 0),
@@ -234,7 +226,7 @@ export const render = (results: Results): string => {
       idleSubjects.map((subject) => {
         const get = (scenario: string) => results.cell(subject, scenario)
         return [
-          name(subject),
+          S.subjectName(subject),
           median(get("idle.queries"), 1),
           range(get("idle.queries"), 1),
           median(get("idle:cpu-worker"), 2),

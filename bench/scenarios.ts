@@ -10,6 +10,16 @@ export interface Subject {
   readonly profile: Profile
 }
 
+/** sluice and raw have one profile but for their drains (`tuned`, and raw's `effect` floor). */
+export const hasOneProfile = (subject: Subject): boolean =>
+  subject.contender === "sluice" || subject.contender === "raw"
+
+/** How reports and logs name a subject: `sluice`, `raw tuned`, `graphile-worker default`. */
+export const subjectName = (subject: Subject): string =>
+  hasOneProfile(subject) && subject.profile === "default"
+    ? subject.contender
+    : `${subject.contender} ${subject.profile}`
+
 export const sluice: Subject = { contender: "sluice", profile: "default" }
 /** sluice with a retention of zero: the acknowledgement deletes the delivery. */
 export const sluiceTuned: Subject = { contender: "sluice", profile: "tuned" }
