@@ -260,7 +260,7 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
           WHERE d.ctid = ANY(ARRAY(SELECT row FROM target))
           RETURNING d.event_id
         )
-        SELECT event_id::text AS event_id FROM moved ORDER BY event_id`.pipe(
+        SELECT event_id::text AS event_id FROM moved ORDER BY moved.event_id`.pipe(
         Effect.map((rows) => rows.map((row) => row.event_id)),
         Effect.mapError(fail("skip"))
       )
@@ -324,9 +324,9 @@ export const make: Effect.Effect<OperationsStoreService, never, SqlClient.SqlCli
     const head: OperationsStoreService["head"] = sql<{ tx: string | null; id: string | null; snapshot: string }>`
       SELECT h.tx, h.id, pg_current_snapshot()::text AS snapshot
       FROM (SELECT 1) one LEFT JOIN LATERAL (
-        SELECT tx::text AS tx, id::text AS id FROM ${events}
-        WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY tx DESC, id DESC
+        SELECT e.tx::text AS tx, e.id::text AS id FROM ${events} e
+        WHERE e.tx < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.tx DESC, e.id DESC
         LIMIT 1) h ON true`.pipe(
       Effect.map((rows) => ({ tx: rows[0]?.tx ?? "0", id: rows[0]?.id ?? "0", snapshot: rows[0]!.snapshot })),
       Effect.mapError(fail("head"))

@@ -691,14 +691,18 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     SELECT consumer_group, status, count(*)::int AS count FROM ${deliveries}
     GROUP BY consumer_group, status ORDER BY consumer_group, status`.pipe(Effect.mapError(fail("counts")))
 
+  /**
+   * The columns are qualified: unqualified, `ORDER BY tx, id` would name the output's text
+   * columns and sort "1000" before "999", and a page could end past events it left out.
+   */
   const changes: StoreService["changes"] = ({ afterId, afterTx, limit, types }) =>
     sql<ChangeRow>`
-      SELECT id::text AS id, tx::text AS tx, type, routing_key, payload, metadata, created_at
-      FROM ${events}
-      WHERE (tx, id) > (${afterTx}::xid8, ${afterId}::bigint)
-        AND tx < pg_snapshot_xmin(pg_current_snapshot())
-        ${types === null ? sql`` : sql`AND type IN ${sql.in(types)}`}
-      ORDER BY tx, id
+      SELECT e.id::text AS id, e.tx::text AS tx, e.type, e.routing_key, e.payload, e.metadata, e.created_at
+      FROM ${events} e
+      WHERE (e.tx, e.id) > (${afterTx}::xid8, ${afterId}::bigint)
+        AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+        ${types === null ? sql`` : sql`AND e.type IN ${sql.in(types)}`}
+      ORDER BY e.tx, e.id
       LIMIT ${limit}`.pipe(Effect.mapError(fail("changes")))
 
   const groupStats: StoreService["groupStats"] = (now, since) =>

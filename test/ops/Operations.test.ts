@@ -15,6 +15,7 @@ import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import { Operations } from "../../src/ops/Operations.js"
 import * as OperationsLayer from "../../src/ops/Operations.js"
+import * as OperationsStore from "../../src/ops/OperationsStore.js"
 import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
@@ -440,6 +441,30 @@ describe("Operations", () => {
         const ids = rows.map((row) => Number(row.id))
         assert.deepStrictEqual(ids, [...ids].sort((a, b) => a - b))
       }))
+
+    it.effect("ids are ordered as numbers: where a tail starts, what a bulk change returns", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* register("g")
+        yield* Outbox.emitAll(Array.from({ length: 12 }, (_, n) => new Item({ n })))
+        const store = yield* OperationsStore.OperationsStore
+        const head = yield* Runtime.waitUntil("the events to be visible", store.head, (head) => head.id !== "0")
+        assert.strictEqual(head.id, "12", "not 9, the largest id as text")
+        yield* settleAll("g", "failed", "dead")
+        const now = yield* nowDate
+        const target = {
+          _tag: "Filter",
+          group: "g",
+          type: null,
+          since: null,
+          afterId: "0",
+          until: now,
+          limit: 100
+        } as const
+        const ids = Array.from({ length: 12 }, (_, n) => String(n + 1))
+        // The last id is where the next batch of a bulk change starts.
+        assert.deepStrictEqual(yield* store.skip(target, now), ids)
+      }).pipe(Effect.provide(OperationsStore.layer)))
 
     it.effect("committedBefore tells a snapshot's committed transactions from those still running", () =>
       Effect.gen(function*() {

@@ -89,6 +89,25 @@ describe("Changefeed", () => {
         assert.deepStrictEqual(second.texts, ["a", "b"])
       }))
 
+    it.effect("pages in (transaction, id) order when the ids grow a digit", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const texts = Array.from({ length: 12 }, (_, i) => String(i + 1))
+        yield* Outbox.emitAll(texts.map((text) => new Note({ text })))
+        yield* visible({ tx: "0", id: "0" }, 12)
+        const store = yield* Store
+        const read: Array<string> = []
+        let cursor = { tx: "0", id: "0" }
+        for (;;) {
+          const page = yield* store.changes({ afterTx: cursor.tx, afterId: cursor.id, limit: 5, types: null })
+          if (page.length === 0) break
+          read.push(...page.map((row) => (row.payload as { text: string }).text))
+          cursor = page.at(-1)!
+        }
+        // Sorted as text, the first page would be 1, 10, 11, 12, 2, and its cursor would skip 3 to 9.
+        assert.deepStrictEqual(read, texts)
+      }))
+
     it.effect("filters by type and pages by cursor", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate

@@ -201,7 +201,7 @@ const runScenario = (delays: ReadonlyArray<number>, commands: ReadonlyArray<Comm
     const readRows = sql<Row>`
       SELECT event_id::text AS event_id, status, attempts, claim_token::text AS claim_token, claimed_at,
              available_at, last_error, routing_key
-      FROM sluice.deliveries WHERE consumer_group = ${group} ORDER BY event_id`
+      FROM sluice.deliveries d WHERE consumer_group = ${group} ORDER BY d.event_id`
 
     let before = yield* readRows
     for (const [step, c] of commands.entries()) {
@@ -452,7 +452,7 @@ const runConcurrently = (programs: ReadonlyArray<ReadonlyArray<WorkerStep>>, rea
     const rows = yield* sql<Row>`
       SELECT event_id::text AS event_id, status, attempts, claim_token::text AS claim_token, claimed_at,
              available_at, last_error, routing_key
-      FROM sluice.deliveries WHERE consumer_group = ${group} ORDER BY event_id`
+      FROM sluice.deliveries d WHERE consumer_group = ${group} ORDER BY d.event_id`
     assert.strictEqual(rows.length, events, "nothing disappears")
     for (const row of rows) {
       const id = row.event_id

@@ -4,7 +4,7 @@
  * that the plan is the index-driven one (a bound LIMIT made the generic plan scan tables).
  * It finds the rows it claims through their keys whatever the tables' size and statistics
  * (a join with the locked rows made PostgreSQL scan both tables whole on every claim), and so
- * do the operators' retries and skips of dead letters.
+ * do the operators' retries and skips of dead letters, and a page of the changefeed.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
@@ -206,14 +206,26 @@ describe("claim plans", () => {
         assert.strictEqual(retried.result.length, 600)
         assert.deepStrictEqual(retried.read, [])
         const refs = yield* sql<{ readonly event_id: string }>`
-          SELECT event_id::text AS event_id FROM ${sql(`${TestDatabase.schema}.deliveries`)}
-          WHERE status = 'failed' ORDER BY event_id`
+          SELECT d.event_id::text AS event_id FROM ${sql(`${TestDatabase.schema}.deliveries`)} d
+          WHERE status = 'failed' ORDER BY d.event_id`
         const skipped = yield* readSequentially(operations.skip(
           { _tag: "Refs", refs: refs.map((row) => ({ event_id: row.event_id, consumer_group: group })) },
           later
         ))
         assert.strictEqual(skipped.result.length, 400)
         assert.deepStrictEqual(skipped.read, [])
+      }))
+
+    it.effect("a changefeed page reads its events through the (transaction, id) index, not the whole table", () =>
+      Effect.gen(function*() {
+        const store = yield* Store
+        yield* backlog
+        yield* analyze
+        const page = store.changes({ afterTx: "0", afterId: "0", limit: 100, types: null })
+        yield* Runtime.waitUntil("the backlog to be visible", page, (rows) => rows.length === 100)
+        const read = yield* readSequentially(page)
+        assert.deepStrictEqual(read.result.map((row) => row.id), Array.from({ length: 100 }, (_, n) => String(n + 1)))
+        assert.deepStrictEqual(read.read, [])
       }))
   })
 })
