@@ -191,7 +191,7 @@ describe("Identifiers", () => {
         const error = yield* Effect.flip(Outbox.emit(new Nul({ n: 1 }), { routingKey: "a\u0000b" }))
         assert.strictEqual(error._tag, "EmitFailed")
         assert.strictEqual(error.eventType, "test.Nul")
-        assert.include(error.message, "unsupported Unicode escape sequence")
+        assert.include(error.message, "invalid byte sequence for encoding \"UTF8\": 0x00")
       }))
 
     it.effect("an evil schema name is refused, naming the field, the value and the rule", () =>

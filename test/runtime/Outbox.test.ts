@@ -111,6 +111,36 @@ describe("Outbox", () => {
         assert.deepStrictEqual(claimed.map((row) => row.event_id), ["1"])
       }))
 
+    it.effect("one batch mixing options: each event keeps its own type, key, dedup key, due time and metadata", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(1_000_000)
+        yield* subscribe("pings", "test.Ping")
+        yield* subscribe("dated", "test.Dated")
+        yield* Outbox.emitAll([
+          new Ping({ n: 1 }),
+          { event: new Ping({ n: 2 }), options: { routingKey: "k", dedupKey: "d", metadata: { source: "x" } } },
+          { event: new Dated({ at: new Date(0) }), options: { deliverAfter: "1 minute" } },
+          { event: new Ping({ n: 3 }), options: { dedupKey: "d" } },
+          { event: new Ping({ n: 4 }), options: { routingKey: "", deliverAt: new Date(7_000_000) } }
+        ])
+        const sql = yield* SqlClient.SqlClient
+        const events = yield* sql<
+          { type: string; routing_key: string | null; dedup_key: string | null; metadata: unknown }
+        >`
+          SELECT type, routing_key, dedup_key, metadata FROM sluice.events ORDER BY id`
+        assert.deepStrictEqual(events.map((row) => [row.type, row.routing_key, row.dedup_key, row.metadata]), [
+          ["test.Ping", null, null, {}],
+          ["test.Ping", "k", "d", { source: "x" }],
+          ["test.Dated", null, null, {}],
+          ["test.Ping", "", null, {}]
+        ])
+        const due = (group: string) =>
+          Effect.map(Runtime.deliveries(group), (rows) => rows.map((row) => row.available_at.getTime()))
+        assert.deepStrictEqual(yield* due("pings"), [1_000_000, 1_000_000, 7_000_000])
+        assert.deepStrictEqual(yield* due("dated"), [1_060_000])
+      }))
+
     it.effect("emits inside a rolled-back transaction leave nothing", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate
