@@ -117,9 +117,10 @@ describe("Outbox", () => {
         yield* TestClock.setTime(1_000_000)
         yield* subscribe("pings", "test.Ping")
         yield* subscribe("dated", "test.Dated")
+        const key = `a "quoted", back\\slashed {NULL} key`
         yield* Outbox.emitAll([
           new Ping({ n: 1 }),
-          { event: new Ping({ n: 2 }), options: { routingKey: "k", dedupKey: "d", metadata: { source: "x" } } },
+          { event: new Ping({ n: 2 }), options: { routingKey: key, dedupKey: "d", metadata: { source: "x" } } },
           { event: new Dated({ at: new Date(0) }), options: { deliverAfter: "1 minute" } },
           { event: new Ping({ n: 3 }), options: { dedupKey: "d" } },
           { event: new Ping({ n: 4 }), options: { routingKey: "", deliverAt: new Date(7_000_000) } }
@@ -131,7 +132,7 @@ describe("Outbox", () => {
           SELECT type, routing_key, dedup_key, metadata FROM sluice.events ORDER BY id`
         assert.deepStrictEqual(events.map((row) => [row.type, row.routing_key, row.dedup_key, row.metadata]), [
           ["test.Ping", null, null, {}],
-          ["test.Ping", "k", "d", { source: "x" }],
+          ["test.Ping", key, "d", { source: "x" }],
           ["test.Dated", null, null, {}],
           ["test.Ping", "", null, {}]
         ])
