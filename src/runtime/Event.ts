@@ -39,8 +39,11 @@ export const Class = <Self = never>() =>
 /** The stable type name of an event class. */
 export const typeName = (eventClass: { readonly _tag: string }): string => eventClass._tag
 
+/** Encodes an event into its stored payload, failing with why it cannot be stored. */
+export type Encoder = (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
 interface Codec {
-  readonly encode: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly encode: Encoder
   readonly decode: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
 }
 
@@ -144,8 +147,8 @@ export const classOf = (event: EventInstance): Schema.Schema.AnyNoContext | unde
   return Schema.isSchema(ctor) ? (ctor as Schema.Schema.AnyNoContext) : undefined
 }
 
-/** Encodes an event with its class's schema (cached per class). */
-export const encode = (schema: Schema.Schema.AnyNoContext, event: unknown) => codecOf(schema).encode(event)
+/** The encoder of a class's events (cached per class). */
+export const encoderOf = (schema: Schema.Schema.AnyNoContext): Encoder => codecOf(schema).encode
 
 /** Decodes a stored payload with a class's schema (cached per class). */
 export const decode = <A>(schema: Schema.Schema<A, unknown, never>, payload: unknown) =>

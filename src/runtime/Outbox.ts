@@ -91,18 +91,29 @@ export const toRows = (
       inherited.traceId = span.value.traceId
       inherited.spanId = span.value.spanId
     }
-    const rows: Array<EventRow> = []
-    for (const item of items) {
-      const { event, options } = isEmission(item) ? item : { event: item, options: undefined }
-      const schema = Event.classOf(event)
-      if (schema === undefined || typeof event._tag !== "string") {
+    const rows: Array<EventRow> = new Array(items.length)
+    // A batch is mostly of one class: its encoder is looked up once per run of that class.
+    let lastClass: unknown = undefined
+    let encode: Event.Encoder | undefined
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!
+      const emission = isEmission(item)
+      const event = emission ? item.event : item
+      const options = emission ? item.options : undefined
+      const eventClass: unknown = (event as object).constructor
+      if (eventClass !== lastClass || encode === undefined) {
+        const schema = Event.classOf(event)
+        encode = schema === undefined ? undefined : Event.encoderOf(schema)
+        lastClass = eventClass
+      }
+      if (encode === undefined || typeof event._tag !== "string") {
         return yield* new EmitFailed({
           eventType: String((event as { _tag?: unknown })._tag),
           reason: "encode",
           message: "not an event: emit takes instances of an Event.Class"
         })
       }
-      const encoded = Event.encode(schema, event)
+      const encoded = encode(event)
       if (Either.isLeft(encoded)) {
         return yield* new EmitFailed({
           eventType: event._tag,
@@ -111,14 +122,14 @@ export const toRows = (
           cause: encoded.left
         })
       }
-      rows.push({
+      rows[i] = {
         type: event._tag,
         routing_key: options?.routingKey ?? null,
         payload: encoded.right,
         metadata: options?.metadata === undefined ? inherited : { ...inherited, ...options.metadata },
         dedup_key: options?.dedupKey ?? null,
         available_at: availableAt(options, now)
-      })
+      }
     }
     return rows
   })
