@@ -13,20 +13,20 @@ import { type PruneBatch, Store } from "./Store.js"
 /** Rows deleted per statement. */
 export const batchLimit = 1_000
 
-/** Runs a pruning statement batch after batch, each resuming where the last one stopped, until one comes back short. */
-const untilShort = (
+/** Runs a pruning statement batch after batch, each resuming where the last one stopped, until one says the pass is done. */
+const untilDone = (
   step: (from: string) => Effect.Effect<PruneBatch, StoreError, Store>,
-  limit: number,
+  start: string,
   onBatch: (removed: number) => Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
     let removed = 0
-    let from = "-infinity"
+    let from = start
     for (;;) {
       const batch = yield* step(from)
       removed += batch.removed
       yield* onBatch(batch.removed)
-      if (batch.removed < limit || batch.next === null) return removed
+      if (batch.next === null) return removed
       from = batch.next
     }
   })
@@ -43,8 +43,8 @@ export const pruneBefore = (
 ) =>
   Effect.gen(function*() {
     const store = yield* Store
-    const deliveries = yield* untilShort((from) => store.pruneDeliveries(before, limit, from), limit, onBatch)
-    const events = yield* untilShort((from) => store.pruneEvents(before, limit, from), limit, onBatch)
+    const deliveries = yield* untilDone((from) => store.pruneDeliveries(before, limit, from), "-infinity", onBatch)
+    const events = yield* untilDone((from) => store.pruneEvents(before, limit, from), "0", onBatch)
     return { deliveries, events }
   })
 

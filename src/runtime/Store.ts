@@ -73,7 +73,7 @@ export interface ReapedRow {
   readonly status: "pending" | "failed"
 }
 
-/** One batch of pruning: how many rows it deleted, and the timestamp (ISO 8601) to resume from. */
+/** One batch of pruning: how many rows it deleted, and where the next batch starts (null: the pass is done). */
 export interface PruneBatch {
   readonly removed: number
   readonly next: string | null
@@ -178,12 +178,19 @@ export interface StoreService {
   /**
    * Deletes up to `limit` settled deliveries older than `before`, oldest first, from `from` on
    * (an ISO 8601 timestamp, whatever the session's `DateStyle`; `-infinity` for the start).
-   * `next` is where the following batch starts: resuming there instead of at the start spares
-   * each batch a walk over the index entries of the rows the earlier batches deleted, which
-   * stay until vacuum.
+   * `next` is where the following batch starts, null once a batch deleted fewer than `limit`:
+   * resuming there instead of at the start spares each batch a walk over the index entries of
+   * the rows the earlier batches deleted, which stay until vacuum.
    */
   readonly pruneDeliveries: (before: Date, limit: number, from: string) => Effect.Effect<PruneBatch, StoreError>
-  /** Deletes up to `limit` events older than `before` that no delivery needs, like {@link pruneDeliveries}. */
+  /**
+   * Deletes the events older than `before` that no delivery needs among the next `limit`
+   * events after the id `from` (`"0"` for the start), walking the log by id: no index of
+   * creation times to keep up on every emit. `next` is the last id looked at, null once a
+   * batch finds no event old enough (later ids are younger still) or reaches the end. An
+   * event dated ahead by an emitter's clock does not stop the walk; a whole batch of them
+   * postpones the older events behind it to a later pass.
+   */
   readonly pruneEvents: (before: Date, limit: number, from: string) => Effect.Effect<PruneBatch, StoreError>
   /** Delivery counts per group and status. */
   readonly counts: Effect.Effect<ReadonlyArray<GroupCounts>, StoreError>
@@ -718,7 +725,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
    * Both pruning statements reach the rows they delete without a join, for the claim's
    * reason ({@link claimedEvents}): deliveries by the row addresses (`ctid`) of the rows they
    * locked, which no one else can move before this statement ends, and events by id. The
-   * `OFFSET 0` keeps "no delivery needs it" a lookup per event, in `created_at` order: as an
+   * `OFFSET 0` keeps "no delivery needs it" a lookup per event, in id order: as an
    * anti-join, PostgreSQL read both tables whole for every batch (5,000-row tables in
    * `test/runtime/Plans.test.ts`).
    */
@@ -737,23 +744,28 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         DELETE FROM ${deliveryErrors} x USING gone
         WHERE x.event_id = gone.event_id AND x.consumer_group = gone.consumer_group
         RETURNING 1
-      ) SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT to_json(max(updated_at)) #>> '{}' FROM old) AS next`.pipe(
+      ) SELECT (SELECT count(*) FROM gone)::int AS n,
+          (SELECT CASE WHEN count(*) = ${limit} THEN to_json(max(updated_at)) #>> '{}' END FROM old) AS next`.pipe(
       Effect.map(pruneBatch),
       Effect.mapError(fail("prune"))
     )
 
   const pruneEvents: StoreService["pruneEvents"] = (before, limit, from) =>
     sql<{ n: number; next: string | null }>`
-      WITH old AS (
-        SELECT e.id, e.created_at FROM ${events} e
-        WHERE e.created_at < ${before} AND e.created_at >= ${from}::timestamptz
-          AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id OFFSET 0)
-        ORDER BY e.created_at
+      WITH scanned AS (
+        SELECT e.id, e.created_at < ${before} AS old FROM ${events} e
+        WHERE e.id > ${from}::bigint
+        ORDER BY e.id
         LIMIT ${limit}
+      ), doomed AS (
+        SELECT e.id FROM ${events} e
+        WHERE e.id = ANY(ARRAY(SELECT id FROM scanned WHERE old))
+          AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id OFFSET 0)
         FOR UPDATE SKIP LOCKED
       ), gone AS (
-        DELETE FROM ${events} e WHERE e.id = ANY(ARRAY(SELECT id FROM old)) RETURNING 1
-      ) SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT to_json(max(created_at)) #>> '{}' FROM old) AS next`.pipe(
+        DELETE FROM ${events} e WHERE e.id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING 1
+      ) SELECT (SELECT count(*) FROM gone)::int AS n,
+          (SELECT CASE WHEN count(*) = ${limit} AND bool_or(old) THEN max(id)::text END FROM scanned) AS next`.pipe(
       Effect.map(pruneBatch),
       Effect.mapError(fail("prune"))
     )

@@ -174,12 +174,17 @@ describe("claim plans", () => {
           [now]
         )
         const later = new Date(now.getTime() + 60_000)
-        const pruned = yield* readSequentially(Effect.zipWith(
-          store.pruneDeliveries(later, 1_000, "-infinity"),
-          store.pruneEvents(later, 1_000, "-infinity"),
-          (deliveries, events) => [deliveries.removed, events.removed]
-        ))
-        assert.deepStrictEqual(pruned, { result: [1_000, 1_000], read: [] })
+        const deliveries = yield* readSequentially(store.pruneDeliveries(later, 1_000, "-infinity"))
+        assert.strictEqual(deliveries.result.removed, 1_000)
+        assert.deepStrictEqual(deliveries.read, [])
+        // The events walk looks at the first 1,000 ids and deletes those no delivery needs any more.
+        const [unneeded] = yield* sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM (SELECT id FROM sluice.events ORDER BY id LIMIT 1000) e
+          WHERE NOT EXISTS (SELECT 1 FROM sluice.deliveries d WHERE d.event_id = e.id)`
+        assert.isAbove(unneeded!.n, 0)
+        const events = yield* readSequentially(store.pruneEvents(later, 1_000, "0"))
+        assert.deepStrictEqual(events.result, { removed: unneeded!.n, next: "1000" })
+        assert.deepStrictEqual(events.read, [])
       }))
 
     it.effect("retrying and skipping hundreds of dead letters reach their rows by key", () =>

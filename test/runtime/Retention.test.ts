@@ -141,6 +141,34 @@ describe("Retention", () => {
         assert.deepStrictEqual(yield* Runtime.statusCounts("waiting"), { pending: 1 })
       }))
 
+    it.effect("events go walking the log by id: an event dated ahead does not hold back older ones; a batch with none old ends the pass", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const t0 = yield* Clock.currentTimeMillis
+        const before = new Date(t0 + 3_600_000)
+        // ids 1-3 old, 4 dated a day ahead (an emitter's clock), 5-7 old, 8-20 younger than `before`
+        const emitAt = (time: number, n: number) =>
+          Effect.zipRight(TestClock.setTime(time), Outbox.emit(new Item({ n })))
+        for (let n = 1; n <= 20; n++) {
+          yield* emitAt(n === 4 ? t0 + 86_400_000 : n <= 7 ? t0 + n * 1_000 : t0 + 7_200_000 + n * 1_000, n)
+        }
+        const froms: Array<string> = []
+        const recording = Effect.updateService(Store, (store) => ({
+          ...store,
+          pruneEvents: (before: Date, limit: number, from: string) => {
+            froms.push(from)
+            return store.pruneEvents(before, limit, from)
+          }
+        }))
+        const removed = yield* Retention.pruneBefore(before, 3).pipe(recording)
+        assert.deepStrictEqual(removed, { deliveries: 0, events: 6 })
+        // 1-3; 4-6 (4 kept); 7-9 (8, 9 young: later ids are younger still, but 7 was old); 10-12: none old, done
+        assert.deepStrictEqual(froms, ["0", "3", "6", "9"])
+        const sql = yield* SqlClient.SqlClient
+        const left = yield* sql<{ n: number }>`SELECT (payload->>'n')::int AS n FROM sluice.events ORDER BY id`
+        assert.deepStrictEqual(left.map((row) => row.n), [4, ...Array.from({ length: 13 }, (_, i) => i + 8)])
+      }))
+
     it.effect("an acknowledgement that deletes is fenced by the claim token, and takes the error history along", () =>
       Effect.gen(function*() {
         yield* TestDatabase.truncate
