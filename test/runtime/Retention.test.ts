@@ -64,6 +64,16 @@ const counts = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     (rows) => rows[0]!
   ))
 
+/** Runs with the store recording where each call of a pruning statement started. */
+const recordingStarts = (statement: "pruneDeliveries" | "pruneEvents", starts: Array<string>) =>
+  Effect.updateService(Store, (store) => ({
+    ...store,
+    [statement]: (before: Date, limit: number, from: string) => {
+      starts.push(from)
+      return store[statement](before, limit, from)
+    }
+  }))
+
 describe("Retention", () => {
   it.layer(Runtime.layer)((it) => {
     it.effect("prunes settled deliveries and unneeded events older than the retention, in bounded batches", () =>
@@ -110,13 +120,7 @@ describe("Retention", () => {
         yield* Outbox.emit(new Item({ n: 30 }), { routingKey: "waiting" })
 
         const froms: Array<string> = []
-        const recording = Effect.updateService(Store, (store) => ({
-          ...store,
-          pruneDeliveries: (before: Date, limit: number, from: string) => {
-            froms.push(from)
-            return store.pruneDeliveries(before, limit, from)
-          }
-        }))
+        const recording = recordingStarts("pruneDeliveries", froms)
         const batches: Array<number> = []
         const removed = yield* Retention.pruneBefore(
           new Date(t0 + 3_600_000),
@@ -153,13 +157,7 @@ describe("Retention", () => {
           yield* emitAt(n === 4 ? t0 + 86_400_000 : n <= 7 ? t0 + n * 1_000 : t0 + 7_200_000 + n * 1_000, n)
         }
         const froms: Array<string> = []
-        const recording = Effect.updateService(Store, (store) => ({
-          ...store,
-          pruneEvents: (before: Date, limit: number, from: string) => {
-            froms.push(from)
-            return store.pruneEvents(before, limit, from)
-          }
-        }))
+        const recording = recordingStarts("pruneEvents", froms)
         const removed = yield* Retention.pruneBefore(before, 3).pipe(recording)
         assert.deepStrictEqual(removed, { deliveries: 0, events: 6 })
         // 1-3; 4-6 (4 kept); 7-9 (8, 9 young: later ids are younger still, but 7 was old); 10-12: none old, done
