@@ -110,12 +110,15 @@ describe("Database configuration", () => {
     }))
 
   it("statement names are bounded: past the limit, new texts run unnamed", () => {
-    const names = PreparedStatements.makeNames(2)
+    const names = PreparedStatements.makeNames(3)
     expect(names.nameOf("SELECT $1")).toBe("sluice_1")
     expect(names.nameOf("SELECT $1, $2")).toBe("sluice_2")
+    expect(names.nameOf("SELECT $2")).toBe("sluice_3")
     expect(names.nameOf("SELECT $1, $2, $3")).toBeUndefined()
-    expect(names.nameOf("SELECT $1")).toBe("sluice_1")
-    expect(names.size()).toBe(2)
+    // The same text built afresh, as the driver gets it, and another of the same length
+    expect(names.nameOf(["SELECT", "$1"].join(" "))).toBe("sluice_1")
+    expect(names.nameOf("SELECT $2")).toBe("sluice_3")
+    expect(names.size()).toBe(3)
   })
 
   it.effect("rejects a pool size that is not a positive integer", () =>
