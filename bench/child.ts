@@ -20,8 +20,8 @@ interface Common {
 /** What a child is asked to do. */
 export type Task =
   | Common & { readonly role: "install" }
-  /** Emits `events` in one call. */
-  | Common & { readonly role: "emit-batch"; readonly events: number }
+  /** Emits `events` in one call (made into event instances first, with `instances`: sluice only). */
+  | Common & { readonly role: "emit-batch"; readonly events: number; readonly instances?: boolean }
   /** Emits `events` one per transaction, back to back. */
   | Common & { readonly role: "emit-each"; readonly events: number; readonly warmup: number }
   /** Emits one event per transaction at `rate` per second for `seconds`, recording commit times. */
@@ -121,7 +121,9 @@ const produce = async (
   let events = 0
   const commits: Array<readonly [number, number]> = []
   if (task.role === "emit-batch") {
-    await producer.emitBatch(batch)
+    await (task.instances === true && producer.emitInstances !== undefined
+      ? producer.emitInstances(batch)
+      : producer.emitBatch(batch))
     events = batch.length
   } else if (task.role === "emit-each") {
     for (; events < task.events; events++) await producer.emitOne({ n: events, at: now() })

@@ -41,6 +41,8 @@ export interface Consumer {
 export interface Producer {
   /** Emits all payloads in one call (one statement where the contender can). */
   readonly emitBatch: (payloads: ReadonlyArray<Payload>) => Promise<void>
+  /** sluice: as `emitBatch`, from event instances made of the payloads in the timed call. */
+  readonly emitInstances?: (payloads: ReadonlyArray<Payload>) => Promise<void>
   /** Emits one payload in its own transaction; resolves when it committed. */
   readonly emitOne: (payload: Payload) => Promise<void>
   readonly close: () => Promise<void>

@@ -25,7 +25,7 @@ import { type Probe, probe } from "./probe.js"
 import { now } from "./protocol.js"
 import { render, renderProbes } from "./report.js"
 import { Results } from "./results.js"
-import { plan as makePlan, producerSubjects, subjects } from "./scenarios.js"
+import { plan as makePlan, producerSubjects, sluice, subjects } from "./scenarios.js"
 import { fromBuild, throughTsx } from "./spawn.js"
 
 const families = ["emit", "drain", "latency", "fanout", "bloat", "idle"] as const
@@ -124,6 +124,7 @@ const run = async (server: string) => {
     if (only.has("emit")) {
       await before("emit.each")
       for (const rep of reps) {
+        await attempt("emit.batch.instances", () => Measure.emitInstances(bench, sluice, rep))
         for (const subject of producerSubjects) {
           await attempt("emit.each", () => Measure.emitEach(bench, subject, rep, true))
           await attempt("emit.each.cold", () => Measure.emitEach(bench, subject, rep, false))

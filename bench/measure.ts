@@ -140,9 +140,10 @@ const emitInto = async (
   subject: Subject,
   database: Database,
   groups: ReadonlyArray<string>,
-  events: number
+  events: number,
+  instances = false
 ) => {
-  const producer = child(bench, subject, database, groups, "emit-batch", { events })
+  const producer = child(bench, subject, database, groups, "emit-batch", { events, instances })
   return settle([producer], async () => {
     await producer.ready
     const before = await serverCpu(bench.postmaster)
@@ -319,6 +320,20 @@ export const emitEach = async (
     })
   })
   recordThroughput(bench, subject, warm ? "emit.each" : "emit.each.cold", units.events, repetition, measured)
+}
+
+/**
+ * `emit.batch.instances` (sluice): `emit.batch` from event instances the timed call makes of
+ * the payloads (`Outbox.emitAll`), where `emit.batch` hands the payloads to `Outbox.emitAllOf`.
+ */
+export const emitInstances = async (bench: Bench, subject: Subject, repetition: number): Promise<void> => {
+  const template = await schemaTemplate(bench, subject, single)
+  const measured = await withDatabase(
+    bench,
+    template,
+    (database) => emitInto(bench, subject, database, single, bench.plan.events, true)
+  )
+  recordThroughput(bench, subject, "emit.batch.instances", units.events, repetition, measured)
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * sluice through its public API: an `Event.Class`, `Outbox.emitAll` / `Outbox.emit`,
+ * sluice through its public API: an `Event.Class`, `Outbox.emitAllOf` (a batch of plain
+ * payloads, like the peers' batch inserts), `Outbox.emitAll` (of instances) / `Outbox.emit`,
  * `Handler.make` with a no-op `handleBatch`, and `WorkerPool.layer`. Logs at Warning and
  * above (the worker logs every batch at Info). Profile `tuned`: a retention of zero, so the
  * acknowledgement deletes each delivery instead of marking it delivered.
@@ -68,7 +69,8 @@ export const sluice: Contender = {
     await runtime.runtime()
     const tick = (payload: Payload) => new Tick({ n: payload.n, at: payload.at })
     return {
-      emitBatch: (batch) => runtime.runPromise(Outbox.emitAll(batch.map(tick))),
+      emitBatch: (batch) => runtime.runPromise(Outbox.emitAllOf(Tick, batch)),
+      emitInstances: (batch) => runtime.runPromise(Outbox.emitAll(batch.map(tick))),
       emitOne: (payload) => runtime.runPromise(Outbox.emit(tick(payload))),
       close: () => runtime.dispose()
     }

@@ -100,15 +100,16 @@ export const PullFromSource = Handler.make({
         Effect.mapError((error) => error.retryable ? error : new Handler.Permanent({ message: error.message }))
       )
       const records = page.records.slice(0, count)
-      yield* Outbox.emitAll(records.map((record) => ({
-        event: new DepositionSubmitted({
+      yield* Outbox.emitAllOf(
+        DepositionSubmitted,
+        records.map((record) => ({
           deposition: depositionSrn(domain, source.name, record.accession),
           source: source.name,
           upstreamId: record.accession,
           record
-        }),
-        options: { dedupKey: `${source.name}:${record.accession}` }
-      })))
+        })),
+        (submitted) => ({ dedupKey: `${submitted.source}:${submitted.upstreamId}` })
+      )
       // Advance by the page asked for: a source may drop entries (withdrawn, not a series).
       const pulled = Math.min(request.offset + count, page.total)
       const finished = pulled >= request.limit || pulled >= page.total

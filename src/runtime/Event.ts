@@ -14,7 +14,9 @@
  */
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type * as AST from "effect/SchemaAST"
 
 /** Any event class: a context-free schema whose static `_tag` is the stable type name. */
 export interface EventClass<A = unknown> extends Schema.Schema<A, unknown, never> {
@@ -121,18 +123,20 @@ const describeJsonProblem = (value: unknown, path: string): string | undefined =
   }
 }
 
+/** An encoded payload, or why JSON would not store it as it is. */
+const storable = (ast: AST.AST, value: unknown, encoded: unknown): Either.Either<unknown, ParseResult.ParseError> => {
+  const problem = jsonProblem(encoded)
+  return problem === undefined
+    ? Either.right(encoded)
+    : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Type(ast, value, problem) }))
+}
+
 const codecOf = (schema: Schema.Schema.AnyNoContext): Codec => {
   let codec = codecs.get(schema)
   if (codec === undefined) {
     const encode = Schema.encodeUnknownEither(schema)
     codec = {
-      encode: (value) =>
-        Either.flatMap(encode(value), (encoded) => {
-          const problem = jsonProblem(encoded)
-          return problem === undefined
-            ? Either.right(encoded)
-            : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Type(schema.ast, value, problem) }))
-        }),
+      encode: (value) => Either.flatMap(encode(value), (encoded) => storable(schema.ast, value, encoded)),
       // Every problem of a stored payload, not just the first: it is what an operator reads.
       decode: Schema.decodeUnknownEither(schema, { errors: "all" })
     }
@@ -149,6 +153,44 @@ export const classOf = (event: EventInstance): Schema.Schema.AnyNoContext | unde
 
 /** The encoder of a class's events (cached per class). */
 export const encoderOf = (schema: Schema.Schema.AnyNoContext): Encoder => codecOf(schema).encode
+
+/** What encoding from fields needs of an event class made by {@link Class}: its type name and fields. */
+export interface FieldsClass {
+  readonly _tag: string
+  readonly fields: Schema.Struct.Fields
+}
+
+const fieldsEncoders = new WeakMap<object, Encoder>()
+
+const hasConstructorDefault = (field: Schema.Struct.Field): boolean => {
+  if (!Schema.isPropertySignature(field)) return false
+  const ast = field.ast
+  return (ast._tag === "PropertySignatureDeclaration" ? ast.defaultValue : ast.to.defaultValue) !== undefined
+}
+
+/**
+ * The encoder of a class's events from the fields its constructor takes: the payload
+ * `encoderOf` gives for `new eventClass(fields)`, and the same validation, without
+ * making the instance (which costs more than encoding it). Cached per class.
+ */
+export const fieldsEncoderOf = (eventClass: FieldsClass): Encoder => {
+  let encoder = fieldsEncoders.get(eventClass)
+  if (encoder === undefined) {
+    const { _tag: _, ...own } = eventClass.fields
+    const fields = Schema.Struct(own)
+    // The class is context-free, so are its fields.
+    const encode = Schema.encodeUnknownEither(fields as unknown as Schema.Schema.AnyNoContext)
+    const withDefaults = Object.values(own).some(hasConstructorDefault)
+    const tag = eventClass._tag
+    encoder = (value) =>
+      Either.flatMap(
+        encode(withDefaults && Predicate.isRecord(value) ? fields.make(value, true) : value),
+        (encoded) => storable(fields.ast, value, { _tag: tag, ...(encoded as object) })
+      )
+    fieldsEncoders.set(eventClass, encoder)
+  }
+  return encoder
+}
 
 /** Decodes a stored payload with a class's schema (cached per class). */
 export const decode = <A>(schema: Schema.Schema<A, unknown, never>, payload: unknown) =>

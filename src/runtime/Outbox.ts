@@ -47,9 +47,18 @@ export interface Emission {
   readonly options?: EmitOptions | undefined
 }
 
+/** The options of each item of {@link emitAllOf}, from the item and its index. */
+export type OptionsOf<Fields> = (fields: Fields, index: number) => EmitOptions | undefined
+
 export interface OutboxService {
   /** Writes events (one statement) into the current transaction. */
   readonly emitAll: (events: ReadonlyArray<Event.EventInstance | Emission>) => Effect.Effect<void, EmitFailed>
+  /** Writes events of one class, from their fields (one statement), into the current transaction. */
+  readonly emitAllOf: <Fields>(
+    eventClass: Event.FieldsClass,
+    items: ReadonlyArray<Fields>,
+    options?: OptionsOf<Fields>
+  ) => Effect.Effect<void, EmitFailed>
 }
 
 /** The outbox, as a service. */
@@ -70,6 +79,27 @@ export const emitAll = (
 ): Effect.Effect<void, EmitFailed, Outbox> =>
   Effect.flatMap(Outbox, (outbox) => outbox.emitAll(events)).pipe(Tracing.withSpan("Outbox.emitAll", traced))
 
+/**
+ * Emits many events of one class from the fields its constructor takes, in one
+ * statement, into the current transaction. Each item is validated and stored as
+ * `new eventClass(fields)` would be, without making the instances: the way to emit a
+ * bulk of plain data (rows read from a file, a feed, a table). `options` gives each item
+ * its own options.
+ *
+ * @example
+ * ```ts
+ * yield* Outbox.emitAllOf(RecordHarvested, records, (record) => ({ dedupKey: record.srn }))
+ * ```
+ */
+export const emitAllOf = <A extends Event.EventInstance, Fields>(
+  eventClass: Event.FieldsClass & (new(fields: Fields) => A),
+  items: ReadonlyArray<NoInfer<Fields>>,
+  options?: OptionsOf<NoInfer<Fields>>
+): Effect.Effect<void, EmitFailed, Outbox> =>
+  Effect.flatMap(Outbox, (outbox) => outbox.emitAllOf(eventClass, items, options)).pipe(
+    Tracing.withSpan("Outbox.emitAllOf", traced)
+  )
+
 const isEmission = (item: Event.EventInstance | Emission): item is Emission =>
   "event" in item && typeof item.event === "object" && item.event !== null &&
   !("_tag" in item && typeof item._tag === "string")
@@ -80,17 +110,7 @@ export const toRows = (
   now: number
 ): Effect.Effect<ReadonlyArray<EventRow>, EmitFailed> =>
   Effect.gen(function*() {
-    const cause = yield* Effect.serviceOption(CurrentDelivery)
-    const span = (yield* Tracing.exporting) ? yield* Effect.option(Effect.currentSpan) : Option.none()
-    const inherited: Record<string, unknown> = {}
-    if (Option.isSome(cause)) {
-      inherited.causationId = cause.value.eventId
-      inherited.correlationId = cause.value.metadata.correlationId ?? cause.value.eventId
-    }
-    if (Option.isSome(span)) {
-      inherited.traceId = span.value.traceId
-      inherited.spanId = span.value.spanId
-    }
+    const inherited = yield* inheritedMetadata
     const rows: Array<EventRow> = new Array(items.length)
     // A batch is mostly of one class: its encoder is looked up once per run of that class.
     let lastClass: unknown = undefined
@@ -122,17 +142,69 @@ export const toRows = (
           cause: encoded.left
         })
       }
-      rows[i] = {
-        type: event._tag,
-        routing_key: options?.routingKey ?? null,
-        payload: encoded.right,
-        metadata: options?.metadata === undefined ? inherited : { ...inherited, ...options.metadata },
-        dedup_key: options?.dedupKey ?? null,
-        available_at: availableAt(options, now)
-      }
+      rows[i] = row(event._tag, encoded.right, options, inherited, now)
     }
     return rows
   })
+
+/** Encodes items of one class from their fields into store rows, as {@link toRows} does instances. */
+export const fieldRows = <Fields>(
+  eventClass: Event.FieldsClass,
+  items: ReadonlyArray<Fields>,
+  optionsOf: OptionsOf<Fields> | undefined,
+  now: number
+): Effect.Effect<ReadonlyArray<EventRow>, EmitFailed> =>
+  Effect.gen(function*() {
+    const inherited = yield* inheritedMetadata
+    const type = Event.typeName(eventClass)
+    const encode = Event.fieldsEncoderOf(eventClass)
+    const rows: Array<EventRow> = new Array(items.length)
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!
+      const encoded = encode(item)
+      if (Either.isLeft(encoded)) {
+        return yield* new EmitFailed({
+          eventType: type,
+          reason: "encode",
+          message: `cannot encode ${type} (item ${i} of ${items.length}): ${Event.formatError(encoded.left)}`,
+          cause: encoded.left
+        })
+      }
+      rows[i] = row(type, encoded.right, optionsOf?.(item, i), inherited, now)
+    }
+    return rows
+  })
+
+/** The metadata every event of an emit inherits: its cause (in a handler) and its trace. */
+const inheritedMetadata: Effect.Effect<Record<string, unknown>> = Effect.gen(function*() {
+  const cause = yield* Effect.serviceOption(CurrentDelivery)
+  const span = (yield* Tracing.exporting) ? yield* Effect.option(Effect.currentSpan) : Option.none()
+  const inherited: Record<string, unknown> = {}
+  if (Option.isSome(cause)) {
+    inherited.causationId = cause.value.eventId
+    inherited.correlationId = cause.value.metadata.correlationId ?? cause.value.eventId
+  }
+  if (Option.isSome(span)) {
+    inherited.traceId = span.value.traceId
+    inherited.spanId = span.value.spanId
+  }
+  return inherited
+})
+
+const row = (
+  type: string,
+  payload: unknown,
+  options: EmitOptions | undefined,
+  inherited: Record<string, unknown>,
+  now: number
+): EventRow => ({
+  type,
+  routing_key: options?.routingKey ?? null,
+  payload,
+  metadata: options?.metadata === undefined ? inherited : { ...inherited, ...options.metadata },
+  dedup_key: options?.dedupKey ?? null,
+  available_at: availableAt(options, now)
+})
 
 const availableAt = (options: EmitOptions | undefined, now: number): Date | null => {
   if (options?.deliverAt !== undefined) return options.deliverAt
@@ -140,27 +212,37 @@ const availableAt = (options: EmitOptions | undefined, now: number): Date | null
   return null
 }
 
-/** The outbox writing through the store into the caller's transaction. */
-export const make: Effect.Effect<OutboxService, never, Store> = Effect.gen(function*() {
-  const store = yield* Store
+/** An outbox whose emits encode their rows and hand them, with the emit time, to `write`. */
+const writingTo = (
+  write: (rows: ReadonlyArray<EventRow>, now: number) => Effect.Effect<void, EmitFailed>
+): OutboxService => {
+  const emitting = (encode: (now: number) => Effect.Effect<ReadonlyArray<EventRow>, EmitFailed>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flatMap(encode(now), (rows) => write(rows, now)))
   return {
-    emitAll: (items) =>
-      items.length === 0 ? Effect.void : Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const rows = yield* toRows(items, now)
-        yield* store.emit(rows, new Date(now)).pipe(
-          Effect.mapError((error) =>
-            new EmitFailed({
-              eventType: rows.map((row) => row.type).join(", "),
-              reason: "database",
-              message: error.message,
-              cause: error
-            })
-          )
-        )
-      })
+    emitAll: (items) => items.length === 0 ? Effect.void : emitting((now) => toRows(items, now)),
+    emitAllOf: (eventClass, items, options) =>
+      items.length === 0 ? Effect.void : emitting((now) => fieldRows(eventClass, items, options, now))
   }
-})
+}
+
+/** The outbox writing through the store into the caller's transaction. */
+export const make: Effect.Effect<OutboxService, never, Store> = Effect.map(
+  Store,
+  (store) =>
+    writingTo((rows, now) =>
+      store.emit(rows, new Date(now)).pipe(
+        Effect.asVoid,
+        Effect.mapError((error) =>
+          new EmitFailed({
+            eventType: [...new Set(rows.map((row) => row.type))].join(", "),
+            reason: "database",
+            message: error.message,
+            cause: error
+          })
+        )
+      )
+    )
+)
 
 /** The outbox as a layer. */
 export const layer: Layer.Layer<Outbox, never, Store> = Layer.effect(Outbox, make)
@@ -172,14 +254,11 @@ export const layer: Layer.Layer<Outbox, never, Store> = Layer.effect(Outbox, mak
 export const makeBuffer = (): { readonly service: OutboxService; readonly take: () => ReadonlyArray<EventRow> } => {
   let rows: Array<EventRow> = []
   return {
-    service: {
-      emitAll: (items) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => toRows(items, now)).pipe(
-          Effect.map((encoded) => {
-            rows.push(...encoded)
-          })
-        )
-    },
+    service: writingTo((encoded) =>
+      Effect.sync(() => {
+        for (const row of encoded) rows.push(row)
+      })
+    ),
     take: () => {
       const taken = rows
       rows = []

@@ -14,6 +14,13 @@ import * as TestDatabase from "../support/TestDatabase.js"
 class Ping extends Event.Class<Ping>()("test.Ping", { n: Schema.Number }) {}
 class Dated extends Event.Class<Dated>()("test.Dated", { at: Schema.DateFromString }) {}
 
+class Observed extends Event.Class<Observed>()("test.Observed", {
+  station: Schema.String,
+  at: Schema.DateFromString,
+  kelvin: Schema.Number.pipe(Schema.positive()),
+  source: Schema.String.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => "sensor"))
+}) {}
+
 const subscribe = (name: string, eventType: string, routingKey: string | null = null) =>
   Runtime.registerGroup({ name, eventType, routingKey })
 
@@ -167,6 +174,97 @@ describe("Outbox", () => {
         assert.include(error.message, "test.Ping")
         assert.include(error.message, "Expected number")
         assert.strictEqual(yield* eventCount, 0)
+      }))
+
+    it.effect("emitAllOf stores each item's fields as its instance would be stored", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const fields = [
+          { station: "a", at: new Date("2024-05-01T00:00:00.000Z"), kelvin: 280 },
+          { station: "b", at: new Date(0), kelvin: 1.5, source: "manual" }
+        ]
+        yield* Outbox.emitAll(fields.map((item) => new Observed(item)))
+        yield* Outbox.emitAllOf(Observed, fields)
+        const withExtra = { ...fields[0]!, unit: "K" }
+        yield* Outbox.emitAllOf(Observed, [withExtra])
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ type: string; payload: unknown }>`SELECT type, payload FROM sluice.events ORDER BY id`
+        const first = {
+          type: "test.Observed",
+          payload: {
+            _tag: "test.Observed",
+            station: "a",
+            at: "2024-05-01T00:00:00.000Z",
+            kelvin: 280,
+            source: "sensor"
+          }
+        }
+        const second = {
+          type: "test.Observed",
+          payload: {
+            _tag: "test.Observed",
+            station: "b",
+            at: "1970-01-01T00:00:00.000Z",
+            kelvin: 1.5,
+            source: "manual"
+          }
+        }
+        assert.deepStrictEqual(rows, [first, second, first, second, first])
+        const decoded = Schema.decodeUnknownEither(Observed)(rows[2]!.payload)
+        assert.isTrue(Either.isRight(decoded) && decoded.right instanceof Observed)
+      }))
+
+    it.effect("emitAllOf refuses a batch with an invalid item, naming the item and the field, and writes none", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const good = { station: "a", at: new Date(0), kelvin: 280 }
+        const error = yield* Effect.flip(Outbox.emitAllOf(Observed, [good, good, { ...good, kelvin: -1 }, good]))
+        assert.strictEqual(error._tag, "EmitFailed")
+        assert.strictEqual(error.reason, "encode")
+        assert.strictEqual(error.eventType, "test.Observed")
+        assert.include(error.message, "item 2 of 4")
+        assert.include(error.message, "[\"kelvin\"]")
+        assert.include(error.message, "Expected a positive number, actual -1")
+        // @ts-expect-error: the items are typed by the class's constructor
+        const mistyped = yield* Effect.flip(Outbox.emitAllOf(Observed, [{ station: "a", at: "today", kelvin: 1 }]))
+        assert.include(mistyped.message, "item 0 of 1")
+        assert.include(mistyped.message, "Expected DateFromSelf, actual \"today\"")
+        assert.strictEqual(yield* eventCount, 0)
+      }))
+
+    it.effect("emitAllOf gives each item the options its function returns", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        yield* TestClock.setTime(1_000_000)
+        yield* subscribe("vector", "test.Ping", "vector")
+        yield* subscribe("all", "test.Ping")
+        yield* Outbox.emitAllOf(
+          Ping,
+          [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }],
+          (item, index) =>
+            item.n === 1
+              ? undefined
+              : {
+                routingKey: index % 2 === 1 ? "vector" : "keyword",
+                dedupKey: `p${item.n % 2}`,
+                deliverAfter: "1 minute"
+              }
+        )
+        const sql = yield* SqlClient.SqlClient
+        const events = yield* sql<{ payload: unknown; routing_key: string | null; dedup_key: string | null }>`
+          SELECT payload, routing_key, dedup_key FROM sluice.events ORDER BY id`
+        assert.deepStrictEqual(events.map((row) => [row.payload, row.routing_key, row.dedup_key]), [
+          [{ _tag: "test.Ping", n: 1 }, null, null],
+          [{ _tag: "test.Ping", n: 2 }, "vector", "p0"],
+          [{ _tag: "test.Ping", n: 3 }, "keyword", "p1"]
+        ])
+        assert.deepStrictEqual((yield* Runtime.deliveries("vector")).map((row) => row.event_id), ["2"])
+        const due = yield* Runtime.deliveries("all")
+        assert.deepStrictEqual(due.map((row) => [row.event_id, row.available_at.getTime()]), [
+          ["1", 1_000_000],
+          ["2", 1_060_000],
+          ["3", 1_060_000]
+        ])
       }))
 
     it.scoped("notifies each woken group once per transaction, at commit", () =>

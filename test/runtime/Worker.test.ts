@@ -288,7 +288,7 @@ describe("Worker", () => {
             maxAttempts: 1,
             handle: (event) =>
               Effect.zipRight(
-                Outbox.emit(new Pong({ n: event.n })),
+                Effect.zipRight(Outbox.emit(new Pong({ n: event.n })), Outbox.emitAllOf(Pong, [{ n: event.n + 100 }])),
                 event.n === 2 ? Effect.fail("failed after emitting") : Effect.void
               )
           })
@@ -299,7 +299,7 @@ describe("Worker", () => {
         const sql = yield* SqlClient.SqlClient
         const pongs = yield* sql<{ n: number }>`
           SELECT (payload->>'n')::int AS n FROM sluice.events WHERE type = 'test.Pong' ORDER BY 1`
-        assert.deepStrictEqual(pongs.map((row) => row.n), [1, 3])
+        assert.deepStrictEqual(pongs.map((row) => row.n), [1, 3, 101, 103])
       }))
   })
 })
