@@ -9,6 +9,7 @@
  *   npm run bench -- --only drain,latency --repetitions 5 --tsx
  *   npm run bench -- --quick --only drain --repetitions 1 --cpu-prof prof/   a CPU profile per child
  *   npm run bench -- --only drain --events 100000   drains of N = 100,000 (the steady state)
+ *   npm run bench -- --only drain --node-flags="--max-semi-space-size=1"   every child with these Node flags
  *
  * `DATABASE_URL` is ignored: the run owns its server (`.sluice-bench/`, synchronous_commit on).
  */
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     tsx: { type: "boolean", default: false },
     "cpu-prof": { type: "string" },
+    "node-flags": { type: "string", default: "" },
     "data-dir": { type: "string", default: ".sluice-bench" }
   }
 })
@@ -48,6 +50,10 @@ const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), 
 const dataDir = nodePath.resolve(values["data-dir"])
 const repetitions = Number(values.repetitions)
 const only = new Set((values.only ?? families.join(",")).split(",").map((s) => s.trim()) as Array<Family>)
+const nodeFlags = values["node-flags"].split(" ").filter((flag) => flag !== "")
+if (nodeFlags.some((flag) => !flag.startsWith("--"))) {
+  throw new Error(`--node-flags takes Node flags (each starting with --), got ${JSON.stringify(values["node-flags"])}`)
+}
 const events = values.events === undefined ? undefined : Number(values.events)
 if (events !== undefined && (!Number.isSafeInteger(events) || events < 1)) {
   throw new Error(`--events must be a positive integer, got ${JSON.stringify(values.events)}`)
@@ -77,7 +83,9 @@ const run = async (server: string) => {
   )
   const s = settings.rows[0] as { version: string; sync: string; buffers: string; connections: string }
   const profiles = values["cpu-prof"] === undefined ? undefined : nodePath.resolve(values["cpu-prof"])
-  const launcher = values.tsx ? throughTsx(root, profiles) : fromBuild(buildDir(root), profiles)
+  const launcher = values.tsx
+    ? throughTsx(root, profiles, nodeFlags)
+    : fromBuild(buildDir(root), profiles, nodeFlags)
   const results = new Results()
   const bench: Measure.Bench = { admin, launcher, postmaster: await postmasterPid(dataDir), plan, results, log }
   log(
@@ -160,7 +168,9 @@ const run = async (server: string) => {
     `## sluice benchmark: ${plan.quick ? "quick" : "full"} run, ${new Date().toISOString()}\n\n` +
       `PostgreSQL ${s.version} (embedded), synchronous_commit=${s.sync}, shared_buffers=${s.buffers}; ` +
       `${repetitions} repetitions, interleaved; N=${plan.events.toLocaleString("en-US")}; ` +
-      `took ${Math.round(seconds)} s.\n\n${render(results)}\n\n${renderProbes(probes)}`
+      `took ${Math.round(seconds)} s.` +
+      (nodeFlags.length === 0 ? "" : ` Every child ran with the Node flags \`${nodeFlags.join(" ")}\`.`) +
+      `\n\n${render(results)}\n\n${renderProbes(probes)}`
   )
   if (values.json !== undefined) {
     const cells = results.cells().map(({ subject: _subject, ...cell }) => cell)

@@ -23,19 +23,21 @@ const profiling = (dir: string | undefined, contender: ContenderName, role: stri
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${contender}-${role}-${++profiles}.cpuprofile`]
 
-/** Children run the plain JavaScript the runner transpiled into `buildDir`. */
-export const fromBuild = (buildDir: string, profileDir?: string): Launcher => ({
+/** Children run the plain JavaScript the runner transpiled into `buildDir`, with `nodeFlags`. */
+export const fromBuild = (buildDir: string, profileDir?: string, nodeFlags: ReadonlyArray<string> = []): Launcher => ({
   command: process.execPath,
   args: (contender, role) => [
+    ...nodeFlags,
     ...profiling(profileDir, contender, role),
     nodePath.join(buildDir, "bench", `${contender}.js`)
   ]
 })
 
-/** Children run the TypeScript sources through tsx (slower start, larger RSS). */
-export const throughTsx = (root: string, profileDir?: string): Launcher => ({
+/** Children run the TypeScript sources through tsx (slower start, larger RSS), with `nodeFlags`. */
+export const throughTsx = (root: string, profileDir?: string, nodeFlags: ReadonlyArray<string> = []): Launcher => ({
   command: process.execPath,
   args: (contender, role) => [
+    ...nodeFlags,
     ...profiling(profileDir, contender, role),
     "--import",
     "tsx",
