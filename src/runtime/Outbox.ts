@@ -88,7 +88,11 @@ export const emitAll = (
  *
  * @example
  * ```ts
- * yield* Outbox.emitAllOf(RecordHarvested, records, (record) => ({ dedupKey: record.srn }))
+ * yield* Outbox.emitAllOf(
+ *   RecordPublished,
+ *   published.map((record) => ({ srn: record.srn, title: record.title })),
+ *   (event) => ({ dedupKey: event.srn })
+ * )
  * ```
  */
 export const emitAllOf = <A extends Event.EventInstance, Fields>(
@@ -148,7 +152,7 @@ export const toRows = (
   })
 
 /** Encodes items of one class from their fields into store rows, as {@link toRows} does instances. */
-export const fieldRows = <Fields>(
+const fieldRows = <Fields>(
   eventClass: Event.FieldsClass,
   items: ReadonlyArray<Fields>,
   optionsOf: OptionsOf<Fields> | undefined,
