@@ -151,10 +151,11 @@ const placeOrders = Effect.gen(function*() {
     const rows = sql.insert(orders)
     const inserted = yield* sql`INSERT INTO example.orders ${rows} ON CONFLICT (id) DO NOTHING RETURNING id`
     // Emitted for every order, new or not: the dedup key makes a repeated emit a no-op.
-    yield* Outbox.emitAll(orders.map((order) => ({
-      event: new OrderPlaced({ orderId: order.id, region: order.region, amountCents: order.amount_cents }),
-      options: { dedupKey: `order-${order.id}` }
-    })))
+    yield* Outbox.emitAllOf(
+      OrderPlaced,
+      orders.map((order) => ({ orderId: order.id, region: order.region, amountCents: order.amount_cents })),
+      (placed) => ({ dedupKey: `order-${placed.orderId}` })
+    )
     return inserted.length
   }))
 })

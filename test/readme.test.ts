@@ -18,6 +18,7 @@ describe("README", () => {
     expect(new Set(quotes.map((quote) => quote.file))).toEqual(
       new Set([
         "examples/quickstart.ts",
+        "examples/main.ts",
         "examples/batch-handler.ts",
         "examples/transaction-modes.ts",
         "examples/handler-with-services.ts"
