@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
 import { EmitFailed } from "./Errors.js"
 import * as Event from "./Event.js"
 import { CurrentDelivery } from "./Handler.js"
@@ -138,14 +139,7 @@ export const toRows = (
         })
       }
       const encoded = encode(event)
-      if (Either.isLeft(encoded)) {
-        return yield* new EmitFailed({
-          eventType: event._tag,
-          reason: "encode",
-          message: `cannot encode ${event._tag}: ${Event.formatError(encoded.left)}`,
-          cause: encoded.left
-        })
-      }
+      if (Either.isLeft(encoded)) return yield* cannotEncode(event._tag, "", encoded.left)
       rows[i] = row(event._tag, encoded.right, options, inherited, now)
     }
     return rows
@@ -166,17 +160,19 @@ const fieldRows = <Fields>(
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
       const encoded = encode(item)
-      if (Either.isLeft(encoded)) {
-        return yield* new EmitFailed({
-          eventType: type,
-          reason: "encode",
-          message: `cannot encode ${type} (item ${i} of ${items.length}): ${Event.formatError(encoded.left)}`,
-          cause: encoded.left
-        })
-      }
+      if (Either.isLeft(encoded)) return yield* cannotEncode(type, ` (item ${i} of ${items.length})`, encoded.left)
       rows[i] = row(type, encoded.right, optionsOf?.(item, i), inherited, now)
     }
     return rows
+  })
+
+/** Why an event of `type` (the item `which`, if any) cannot be stored, with the schema's error. */
+const cannotEncode = (type: string, which: string, error: ParseResult.ParseError) =>
+  new EmitFailed({
+    eventType: type,
+    reason: "encode",
+    message: `cannot encode ${type}${which}: ${Event.formatError(error)}`,
+    cause: error
   })
 
 /** The metadata every event of an emit inherits: its cause (in a handler) and its trace. */
