@@ -8,6 +8,7 @@
  * sources, so relative imports work unchanged, and carries a copy of `migrations/`, which
  * the runtime looks for beside its code.
  */
+import { build as esbuild } from "esbuild"
 import { promises as fsp } from "node:fs"
 import * as nodePath from "node:path"
 import ts from "typescript"
@@ -44,4 +45,33 @@ export const build = async (root: string, outDir: string): Promise<number> => {
   // Inside node_modules, Node looks no further up for the package type.
   await fsp.writeFile(nodePath.join(outDir, "package.json"), JSON.stringify({ type: "module", private: true }) + "\n")
   return count
+}
+
+/** The file a contender's child runs from: its transpiled module, or its bundle (see {@link bundle}). */
+export const entryFile = (outDir: string, contender: string, bundled: boolean): string =>
+  nodePath.join(outDir, "bench", bundled ? `${contender}.bundle.js` : `${contender}.js`)
+
+/**
+ * Bundles each contender's transpiled entry with everything it imports into one minified
+ * file beside it, as a deployment built with esbuild would ship it. A process then loads
+ * one module instead of hundreds (`effect/Schema` alone pulls in ~250 files of fast-check),
+ * which is most of what importing costs in memory.
+ */
+export const bundle = async (outDir: string, contenders: ReadonlyArray<string>): Promise<void> => {
+  await esbuild({
+    entryPoints: contenders.map((contender) => entryFile(outDir, contender, false)),
+    outdir: nodePath.join(outDir, "bench"),
+    entryNames: "[name].bundle",
+    bundle: true,
+    minify: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    external: ["pg-native"],
+    banner: {
+      js:
+        "import { createRequire as __createRequire } from \"node:module\"; const require = __createRequire(import.meta.url);"
+    },
+    logLevel: "warning"
+  })
 }

@@ -4,8 +4,9 @@
  */
 import type { Payload } from "./protocol.js"
 
-/** The contenders, as named in the results. */
-export type ContenderName = "sluice" | "graphile-worker" | "pg-boss" | "raw"
+/** The contenders, as named in the results (each has its entry file, `bench/<name>.ts`). */
+export const contenderNames = ["sluice", "graphile-worker", "pg-boss", "raw"] as const
+export type ContenderName = typeof contenderNames[number]
 
 /**
  * `default`: the library's defaults; `tuned`: the settings its performance docs recommend;

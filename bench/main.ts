@@ -10,6 +10,7 @@
  *   npm run bench -- --quick --only drain --repetitions 1 --cpu-prof prof/   a CPU profile per child
  *   npm run bench -- --only drain --events 100000   drains of N = 100,000 (the steady state)
  *   npm run bench -- --only drain --node-flags="--max-semi-space-size=1"   every child with these Node flags
+ *   npm run bench -- --only drain --bundle   every child from a minified esbuild bundle of its contender
  *
  * `DATABASE_URL` is ignored: the run owns its server (`.sluice-bench/`, synchronous_commit on).
  */
@@ -19,7 +20,8 @@ import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { EmbeddedPostgres } from "../src/runtime/index.js"
-import { build, buildDir } from "./build.js"
+import { build, buildDir, bundle } from "./build.js"
+import { contenderNames } from "./contender.js"
 import * as Measure from "./measure.js"
 import { connectAdmin, postmasterPid } from "./postgres.js"
 import { type Probe, probe } from "./probe.js"
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     events: { type: "string" },
     only: { type: "string" },
     tsx: { type: "boolean", default: false },
+    bundle: { type: "boolean", default: false },
     "cpu-prof": { type: "string" },
     "node-flags": { type: "string", default: "" },
     "data-dir": { type: "string", default: ".sluice-bench" }
@@ -53,6 +56,9 @@ const only = new Set((values.only ?? families.join(",")).split(",").map((s) => s
 const nodeFlags = values["node-flags"].split(" ").filter((flag) => flag !== "")
 if (nodeFlags.some((flag) => !flag.startsWith("--"))) {
   throw new Error(`--node-flags takes Node flags (each starting with --), got ${JSON.stringify(values["node-flags"])}`)
+}
+if (values.bundle && values.tsx) {
+  throw new Error("--bundle and --tsx exclude each other: bundles are built from the transpiled code")
 }
 const events = values.events === undefined ? undefined : Number(values.events)
 if (events !== undefined && (!Number.isSafeInteger(events) || events < 1)) {
@@ -85,7 +91,7 @@ const run = async (server: string) => {
   const profiles = values["cpu-prof"] === undefined ? undefined : nodePath.resolve(values["cpu-prof"])
   const launcher = values.tsx
     ? throughTsx(root, profiles, nodeFlags)
-    : fromBuild(buildDir(root), profiles, nodeFlags)
+    : fromBuild(buildDir(root), { profileDir: profiles, nodeFlags, bundled: values.bundle })
   const results = new Results()
   const bench: Measure.Bench = { admin, launcher, postmaster: await postmasterPid(dataDir), plan, results, log }
   log(
@@ -169,6 +175,7 @@ const run = async (server: string) => {
       `PostgreSQL ${s.version} (embedded), synchronous_commit=${s.sync}, shared_buffers=${s.buffers}; ` +
       `${repetitions} repetitions, interleaved; N=${plan.events.toLocaleString("en-US")}; ` +
       `took ${Math.round(seconds)} s.` +
+      (values.bundle ? " Every child ran from a minified bundle of its contender (`--bundle`)." : "") +
       (nodeFlags.length === 0 ? "" : ` Every child ran with the Node flags \`${nodeFlags.join(" ")}\`.`) +
       `\n\n${render(results)}\n\n${renderProbes(probes)}`
   )
@@ -183,6 +190,10 @@ const program = Effect.gen(function*() {
   if (!values.tsx) {
     const files = yield* Effect.promise(() => build(root, buildDir(root)))
     log(`transpiled ${files} files into ${nodePath.relative(root, buildDir(root))}`)
+    if (values.bundle) {
+      yield* Effect.promise(() => bundle(buildDir(root), contenderNames))
+      log(`bundled ${contenderNames.join(", ")}`)
+    }
   }
   const server = yield* EmbeddedPostgres.make({ dataDir, settings: { synchronous_commit: "on" } })
   yield* Effect.promise(() => run(server.url))

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process"
 import * as nodePath from "node:path"
 import * as readline from "node:readline"
+import { entryFile } from "./build.js"
 import type { Task } from "./child.js"
 import type { ContenderName } from "./contender.js"
 import { type ChildMessage, type ChildResult, type Command, now, parseMessage } from "./protocol.js"
@@ -23,13 +24,23 @@ const profiling = (dir: string | undefined, contender: ContenderName, role: stri
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${contender}-${role}-${++profiles}.cpuprofile`]
 
-/** Children run the plain JavaScript the runner transpiled into `buildDir`, with `nodeFlags`. */
-export const fromBuild = (buildDir: string, profileDir?: string, nodeFlags: ReadonlyArray<string> = []): Launcher => ({
+/**
+ * Children run the plain JavaScript the runner transpiled into `buildDir` (each contender's
+ * bundle there, when `bundled`), with `nodeFlags`.
+ */
+export const fromBuild = (
+  buildDir: string,
+  options: {
+    readonly profileDir: string | undefined
+    readonly nodeFlags: ReadonlyArray<string>
+    readonly bundled: boolean
+  }
+): Launcher => ({
   command: process.execPath,
   args: (contender, role) => [
-    ...nodeFlags,
-    ...profiling(profileDir, contender, role),
-    nodePath.join(buildDir, "bench", `${contender}.js`)
+    ...options.nodeFlags,
+    ...profiling(options.profileDir, contender, role),
+    entryFile(buildDir, contender, options.bundled)
   ]
 })
 
