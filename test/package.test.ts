@@ -2,7 +2,8 @@
  * The published package, as a user gets it: `npm pack` (which builds `dist/` through
  * `prepack`), a fresh consumer project that installs the tarball from the npm cache,
  * a strict type check of a small program against the shipped `.d.ts`, and a run of the
- * compiled program with plain `node` against the test database.
+ * compiled program with plain `node` against the test database; then the same program
+ * bundled into one file with esbuild, as the README recommends for a smaller worker.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, it } from "@effect/vitest"
@@ -55,6 +56,18 @@ const installedVersion = (name: string): string =>
     version: string
   }).version
 
+const esbuild = nodePath.join(root, "node_modules/.bin/esbuild")
+
+/** The README's flags for bundling a worker into one ES module. */
+const bundleFlags = [
+  "--bundle",
+  "--minify",
+  "--platform=node",
+  "--format=esm",
+  "--external:pg-native",
+  "--banner:js=import { createRequire } from \"node:module\"; const require = createRequire(import.meta.url);"
+]
+
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => fsp.mkdtemp(nodePath.join(os.tmpdir(), "sluice-package-"))),
   (dir) => Effect.promise(() => fsp.rm(dir, { recursive: true, force: true }))
@@ -92,7 +105,8 @@ const program = Effect.gen(function*() {
 export const unprovided: Effect.Effect<void> = Layer.launch(WorkerPool.layer([]))
 
 // A schema of its own, so the run applies the migrations shipped in the tarball.
-const Runtime = Sluice.layer({ schema: "consumer" }).pipe(Layer.provideMerge(Database.layerConfig))
+const schema = process.env["CONSUMER_SCHEMA"] ?? "consumer"
+const Runtime = Sluice.layer({ schema }).pipe(Layer.provideMerge(Database.layerConfig))
 
 program.pipe(Effect.provide(Runtime), NodeRuntime.runMain)
 `
@@ -210,6 +224,28 @@ it.live(
       expect(applied.map((row) => row.name)).toEqual(migrationNames.map(([, name]) => name))
       const deliveries = yield* sql<{ status: string }>`SELECT status FROM consumer.deliveries`
       expect(deliveries.map((row) => row.status)).toEqual(["delivered"])
+
+      // 6. The program bundled into one file (the README's command): it imports nothing but
+      // Node's own modules, and finds the migrations in the installed package, not beside its code.
+      const bundle = yield* exec(esbuild, [
+        "out/consumer.js",
+        ...bundleFlags,
+        "--outfile=bundle/worker.js"
+      ], {
+        cwd: consumer
+      })
+      expectSuccess("esbuild", bundle)
+      expect(importedPackages(readFileSync(nodePath.join(consumer, "bundle/worker.js"), "utf8"))).toEqual([])
+      const bundled = yield* exec(process.execPath, ["bundle/worker.js"], {
+        cwd: consumer,
+        env: { DATABASE_URL: url, CONSUMER_SCHEMA: "consumer_bundled" }
+      })
+      expectSuccess("node bundle/worker.js", bundled)
+      expect(bundled.stdout).toMatch(/^consumer handled consumer\.Greeted: hello from the tarball \(attempt 1\)$/m)
+      const appliedByBundle = yield* sql<
+        { name: string }
+      >`SELECT name FROM consumer_bundled.migrations ORDER BY migration_id`
+      expect(appliedByBundle.map((row) => row.name)).toEqual(migrationNames.map(([, name]) => name))
     }).pipe(Effect.scoped, Effect.provide(TestDatabase.layer)),
   240_000
 )

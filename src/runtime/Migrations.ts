@@ -11,26 +11,45 @@ import * as Path from "@effect/platform/Path"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
 import { MigrationFailed } from "./Errors.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 
 const migrationFile = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
-/** Locates the `migrations/` folder shipped beside the package's code. */
+/** The root of the installed `sluice` package, as seen from this code (a bundle's dependencies included). */
+const installedPackage = (): string | undefined => {
+  try {
+    return createRequire(import.meta.url).resolve("sluice/package.json")
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Locates the `migrations/` folder shipped with the package: beside the package's code
+ * (up to four folders up), or else in the installed `sluice` package, which is where a
+ * worker bundled into one file finds it (its `node_modules` deployed beside it).
+ */
 export const migrationsDirectory: Effect.Effect<string, MigrationFailed, FileSystem.FileSystem | Path.Path> = Effect
   .gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    let dir = path.dirname(fileURLToPath(import.meta.url))
-    for (let depth = 0; depth < 5; depth++) {
-      const candidate = path.join(dir, "migrations")
+    const code = path.dirname(fileURLToPath(import.meta.url))
+    const ancestors = Array.from({ length: 5 }, (_, depth) => path.resolve(code, ...Array<string>(depth).fill("..")))
+    const manifest = installedPackage()
+    const candidates = [...ancestors, ...(manifest === undefined ? [] : [path.dirname(manifest)])]
+      .map((dir) => path.join(dir, "migrations"))
+    for (const candidate of candidates) {
       if (yield* fs.exists(path.join(candidate, "0001_core.sql")).pipe(Effect.orElseSucceed(() => false))) {
         return candidate
       }
-      dir = path.dirname(dir)
     }
-    return yield* new MigrationFailed({ message: "cannot find sluice's migrations/ folder beside its code" })
+    return yield* new MigrationFailed({
+      message: `cannot find sluice's migrations/ folder: looked in ${candidates.join(", ")}` +
+        (manifest === undefined ? " (and the package \"sluice\" does not resolve from here)" : "")
+    })
   })
 
 /** Reads the numbered SQL files of a folder into Migrator's loader shape. */
