@@ -11,6 +11,7 @@
  * Times are milliseconds on the machine's monotonic clock ({@link now}), which every process
  * on the machine shares, so a time taken in one process compares with one taken in another.
  */
+import { readFileSync } from "node:fs"
 
 /** Prefix of a protocol line on the child's stdout. */
 export const marker = "@bench "
@@ -24,8 +25,24 @@ export const cpuMs = (): number => {
   return (usage.user + usage.system) / 1000
 }
 
-/** The peak resident set size of this process, in MB. */
-export const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024
+/**
+ * The peak resident set size of this process, in MB: Linux's `VmHWM`, the high-water mark
+ * of the process's own memory. Not `getrusage`'s `maxRSS`: Linux carries that over from the
+ * parent through fork and exec, so every child would report at least the runner's size.
+ */
+export const peakRssMb = (): number => {
+  const status = readStatus()
+  const kb = status === undefined ? undefined : /^VmHWM:\s*(\d+) kB$/m.exec(status)?.[1]
+  return (kb === undefined ? process.resourceUsage().maxRSS : Number(kb)) / 1024
+}
+
+const readStatus = (): string | undefined => {
+  try {
+    return readFileSync("/proc/self/status", "utf8")
+  } catch {
+    return undefined
+  }
+}
 
 /** A payload: the sequence number of the event and the time it was sent. */
 export interface Payload {
