@@ -10,9 +10,14 @@ export type ContenderName = typeof contenderNames[number]
 
 /**
  * `default`: the library's defaults; `tuned`: the settings its performance docs recommend;
- * `effect` (raw only): raw's tuned statements run from an Effect program, the stack's floor.
+ * `effect` (raw only): raw's tuned statements run from an Effect program, the stack's floor;
+ * `lean` (sluice only): `tuned` deployed as the README's "Deploying a worker" describes, bundled
+ * into one file and run with a small young generation ({@link leanNodeFlags}).
  */
-export type Profile = "default" | "tuned" | "effect"
+export type Profile = "default" | "tuned" | "effect" | "lean"
+
+/** The Node flags of the `lean` profile's children. */
+export const leanNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1"]
 
 /** Settings of a consumer. */
 export interface ConsumerOptions {

@@ -28,7 +28,7 @@ import { type Probe, probe } from "./probe.js"
 import { now } from "./protocol.js"
 import { render, renderProbes } from "./report.js"
 import { Results } from "./results.js"
-import { plan as makePlan, producerSubjects, sluice, subjects } from "./scenarios.js"
+import { plan as makePlan, producerSubjects, sluice, sluiceLean, subjects } from "./scenarios.js"
 import { fromBuild, throughTsx } from "./spawn.js"
 
 const families = ["emit", "drain", "latency", "fanout", "bloat", "idle"] as const
@@ -67,7 +67,11 @@ if (events !== undefined && (!Number.isSafeInteger(events) || events < 1)) {
 if (!Number.isSafeInteger(repetitions) || repetitions < 1) {
   throw new Error(`--repetitions must be a positive integer, got ${JSON.stringify(values.repetitions)}`)
 }
-const plan = makePlan(values.quick, repetitions, events)
+const planned = makePlan(values.quick, repetitions, events)
+/** Through tsx there is no bundle, which sluice's `lean` profile runs from. */
+const plan = values.tsx
+  ? { ...planned, drains: planned.drains.filter((cell) => cell.subject.profile !== sluiceLean.profile) }
+  : planned
 
 const started = now()
 const log = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`)
@@ -190,10 +194,9 @@ const program = Effect.gen(function*() {
   if (!values.tsx) {
     const files = yield* Effect.promise(() => build(root, buildDir(root)))
     log(`transpiled ${files} files into ${nodePath.relative(root, buildDir(root))}`)
-    if (values.bundle) {
-      yield* Effect.promise(() => bundle(buildDir(root), contenderNames))
-      log(`bundled ${contenderNames.join(", ")}`)
-    }
+    const bundled = values.bundle ? contenderNames : ["sluice"]
+    yield* Effect.promise(() => bundle(buildDir(root), bundled))
+    log(`bundled ${bundled.join(", ")}`)
   }
   const server = yield* EmbeddedPostgres.make({ dataDir, settings: { synchronous_commit: "on" } })
   yield* Effect.promise(() => run(server.url))

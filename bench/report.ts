@@ -49,14 +49,16 @@ const throughputHeaders = ["contender", "scenario", "median /s", "min–max", "R
 
 /**
  * The best drain cell of a subject (highest median rate): of any profile for sluice and raw
- * ("best settings of each"; raw's `effect` floor is not one of raw's settings), of the
- * subject's own profile for the peers, whose profiles are rows of their own.
+ * ("best settings of each"; raw's `effect` floor is not one of raw's settings, and sluice's
+ * `lean` deployment is not one the peers get), of the subject's own profile for the peers,
+ * whose profiles are rows of their own.
  */
 export const bestDrain = (results: Results, subject: Subject, anyProfile = S.hasOneProfile(subject)) =>
   results.cells()
     .filter((cell) =>
       cell.contender === subject.contender &&
-      (cell.profile === subject.profile || anyProfile && cell.profile !== S.rawEffect.profile) &&
+      (cell.profile === subject.profile ||
+        anyProfile && cell.profile !== S.rawEffect.profile && cell.profile !== S.sluiceLean.profile) &&
       cell.scenario.startsWith("drain.") && !cell.scenario.includes(":")
     )
     .reduce<(JsonCell & { readonly subject: Subject }) | undefined>(
@@ -115,6 +117,7 @@ const targetRows = (results: Results) => {
     cell === undefined ? undefined : results.cell(cell.subject, `${cell.scenario}:rss`)?.median
   const rss = rssOf(drain)
   const floor = bestDrain(results, S.rawEffect, false)
+  const lean = results.cell(S.sluiceLean, "drain.b500.c2.p1:rss")?.median
   const bloat = results.cell(S.sluice, "bloat.ratio")?.median
   const idleQueries = results.cell(S.sluice, "idle.queries")?.median
   const idleCpu = results.cell(S.sluice, "idle:cpu-worker")?.median
@@ -146,6 +149,7 @@ const targetRows = (results: Results) => {
     check("… its first events in a fresh process", "≥ 1.5×", eachRatio("emit.each.cold"), (v) => v >= 1.5),
     check("drain peak RSS (MB)", "≤ 90", rss, (v) => v <= 90),
     check("… the stack's floor (raw effect)", "≤ 90", rssOf(floor), (v) => v <= 90),
+    check("… sluice lean (bundled, 1 MB semi-space), b500", "≤ 90", lean, (v) => v <= 90),
     check("drain after bloat vs fresh", "≥ 0.8×", bloat, (v) => v >= 0.8),
     check("idle queries/s (8 handlers, 1 s poll)", "≤ 8", idleQueries, (v) => v <= 8),
     check("idle worker CPU (% core)", "≈ 0", idleCpu, (v) => v < 0.5)

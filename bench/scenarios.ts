@@ -23,6 +23,8 @@ export const subjectName = (subject: Subject): string =>
 export const sluice: Subject = { contender: "sluice", profile: "default" }
 /** sluice with a retention of zero: the acknowledgement deletes the delivery. */
 export const sluiceTuned: Subject = { contender: "sluice", profile: "tuned" }
+/** sluice tuned, bundled into one file and run with a small young generation (see `Profile`). */
+export const sluiceLean: Subject = { contender: "sluice", profile: "lean" }
 export const raw: Subject = { contender: "raw", profile: "default" }
 /** raw deleting at acknowledgement, like sluice tuned. */
 export const rawTuned: Subject = { contender: "raw", profile: "tuned" }
@@ -109,6 +111,8 @@ const fullDrains: ReadonlyArray<DrainCell> = [
   drain(sluiceTuned, 100, 2),
   ...[1, 2, 4].map((concurrency) => drain(sluiceTuned, 500, concurrency)),
   drain(sluiceTuned, 500, 2, 2),
+  drain(sluiceLean, 1, 2),
+  drain(sluiceLean, 500, 2),
   drain(raw, 1, 2),
   drain(raw, 100, 2),
   drain(raw, 100, 8),
@@ -137,6 +141,7 @@ const quickDrains: ReadonlyArray<DrainCell> = [
   drain(sluice, 100, 2, 2),
   drain(sluice, 500, 2),
   drain(sluiceTuned, 500, 2),
+  drain(sluiceLean, 500, 2),
   drain(raw, 100, 2),
   drain(raw, 100, 8),
   drain(raw, 500, 2),

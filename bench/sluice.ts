@@ -82,7 +82,7 @@ export const sluice: Contender = {
       handlers(options),
       options.prune
         ? { retention: "1 millis", pruneInterval: "1 seconds" }
-        : options.profile === "tuned"
+        : options.profile === "tuned" || options.profile === "lean"
         ? { retention: 0 }
         : {}
     )

@@ -7,13 +7,13 @@ import * as nodePath from "node:path"
 import * as readline from "node:readline"
 import { entryFile } from "./build.js"
 import type { Task } from "./child.js"
-import type { ContenderName } from "./contender.js"
+import { type ContenderName, leanNodeFlags, type Profile } from "./contender.js"
 import { type ChildMessage, type ChildResult, type Command, now, parseMessage } from "./protocol.js"
 
 /** How children are started: from the transpiled build (default) or through tsx. */
 export interface Launcher {
   readonly command: string
-  readonly args: (contender: ContenderName, role: string) => ReadonlyArray<string>
+  readonly args: (contender: ContenderName, profile: Profile, role: string) => ReadonlyArray<string>
 }
 
 let profiles = 0
@@ -26,7 +26,8 @@ const profiling = (dir: string | undefined, contender: ContenderName, role: stri
 
 /**
  * Children run the plain JavaScript the runner transpiled into `buildDir` (each contender's
- * bundle there, when `bundled`), with `nodeFlags`.
+ * bundle there, when `bundled`), with `nodeFlags`; the `lean` profile's from sluice's bundle,
+ * with its own flags too.
  */
 export const fromBuild = (
   buildDir: string,
@@ -37,17 +38,21 @@ export const fromBuild = (
   }
 ): Launcher => ({
   command: process.execPath,
-  args: (contender, role) => [
+  args: (contender, profile, role) => [
     ...options.nodeFlags,
+    ...(profile === "lean" ? leanNodeFlags : []),
     ...profiling(options.profileDir, contender, role),
-    entryFile(buildDir, contender, options.bundled)
+    entryFile(buildDir, contender, options.bundled || profile === "lean")
   ]
 })
 
-/** Children run the TypeScript sources through tsx (slower start, larger RSS), with `nodeFlags`. */
+/**
+ * Children run the TypeScript sources through tsx (slower start, larger RSS), with `nodeFlags`;
+ * there is no bundle to run the `lean` profile from (the plan leaves it out).
+ */
 export const throughTsx = (root: string, profileDir?: string, nodeFlags: ReadonlyArray<string> = []): Launcher => ({
   command: process.execPath,
-  args: (contender, role) => [
+  args: (contender, _profile, role) => [
     ...nodeFlags,
     ...profiling(profileDir, contender, role),
     "--import",
@@ -110,7 +115,7 @@ const timeout = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> =
 /** Spawns a child for `task`. Output that is not protocol is kept and shown if the child fails. */
 export const spawnChild = (launcher: Launcher, contender: ContenderName, task: Task): Child => {
   const label = `${contender} ${task.role}`
-  const child = spawn(launcher.command, [...launcher.args(contender, task.role), JSON.stringify(task)], {
+  const child = spawn(launcher.command, [...launcher.args(contender, task.profile, task.role), JSON.stringify(task)], {
     stdio: ["pipe", "pipe", "pipe"]
   })
   const output: Array<string> = []

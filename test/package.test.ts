@@ -227,6 +227,8 @@ it.live(
 
       // 6. The program bundled into one file (the README's command): it imports nothing but
       // Node's own modules, and finds the migrations in the installed package, not beside its code.
+      const readme = readFileSync(nodePath.join(root, "README.md"), "utf8")
+      for (const flag of bundleFlags) expect(readme).toContain(flag.replace("--banner:js=", ""))
       const bundle = yield* exec(esbuild, [
         "out/consumer.js",
         ...bundleFlags,
