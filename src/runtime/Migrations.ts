@@ -11,6 +11,7 @@ import * as Path from "@effect/platform/Path"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
 import { MigrationFailed } from "./Errors.js"
@@ -18,29 +19,23 @@ import { RuntimeConfig } from "./RuntimeConfig.js"
 
 const migrationFile = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
-/** The root of the installed `sluice` package, as seen from this code (a bundle's dependencies included). */
-const installedPackage = (): string | undefined => {
-  try {
-    return createRequire(import.meta.url).resolve("sluice/package.json")
-  } catch {
-    return undefined
-  }
-}
+/** The installed `sluice` package's folder, resolved from this code's (a bundle's node_modules included). */
+const installedPackage = (path: Path.Path) =>
+  Effect.try(() => path.dirname(createRequire(import.meta.url).resolve("sluice/package.json"))).pipe(Effect.option)
 
 /**
  * Locates the `migrations/` folder shipped with the package: beside the package's code
- * (up to four folders up), or else in the installed `sluice` package, which is where a
- * worker bundled into one file finds it (its `node_modules` deployed beside it).
+ * (in its folder or up to four above), or else in the installed `sluice` package, which is
+ * where a worker bundled into one file finds it.
  */
 export const migrationsDirectory: Effect.Effect<string, MigrationFailed, FileSystem.FileSystem | Path.Path> = Effect
   .gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const code = path.dirname(fileURLToPath(import.meta.url))
-    const ancestors = Array.from({ length: 5 }, (_, depth) => path.resolve(code, ...Array<string>(depth).fill("..")))
-    const manifest = installedPackage()
-    const candidates = [...ancestors, ...(manifest === undefined ? [] : [path.dirname(manifest)])]
-      .map((dir) => path.join(dir, "migrations"))
+    const ancestors = [0, 1, 2, 3, 4].map((up) => path.resolve(code, ...Array<string>(up).fill("..")))
+    const installed = yield* installedPackage(path)
+    const candidates = [...ancestors, ...Option.toArray(installed)].map((dir) => path.join(dir, "migrations"))
     for (const candidate of candidates) {
       if (yield* fs.exists(path.join(candidate, "0001_core.sql")).pipe(Effect.orElseSucceed(() => false))) {
         return candidate
@@ -48,7 +43,7 @@ export const migrationsDirectory: Effect.Effect<string, MigrationFailed, FileSys
     }
     return yield* new MigrationFailed({
       message: `cannot find sluice's migrations/ folder: looked in ${candidates.join(", ")}` +
-        (manifest === undefined ? " (and the package \"sluice\" does not resolve from here)" : "")
+        (Option.isNone(installed) ? " (the package \"sluice\" does not resolve from here)" : "")
     })
   })
 
