@@ -194,9 +194,12 @@ const program = Effect.gen(function*() {
   if (!values.tsx) {
     const files = yield* Effect.promise(() => build(root, buildDir(root)))
     log(`transpiled ${files} files into ${nodePath.relative(root, buildDir(root))}`)
-    const bundled = values.bundle ? contenderNames : ["sluice"]
-    yield* Effect.promise(() => bundle(buildDir(root), bundled))
-    log(`bundled ${bundled.join(", ")}`)
+    const lean = only.has("drain") && plan.drains.some((cell) => cell.subject.profile === sluiceLean.profile)
+    const bundled = values.bundle ? contenderNames : lean ? ["sluice"] : []
+    if (bundled.length > 0) {
+      yield* Effect.promise(() => bundle(buildDir(root), bundled))
+      log(`bundled ${bundled.join(", ")}`)
+    }
   }
   const server = yield* EmbeddedPostgres.make({ dataDir, settings: { synchronous_commit: "on" } })
   yield* Effect.promise(() => run(server.url))
