@@ -11,6 +11,7 @@
  *   npm run bench -- --only drain --events 100000   drains of N = 100,000 (the steady state)
  *   npm run bench -- --only drain --node-flags="--max-semi-space-size=1"   every child with these Node flags
  *   npm run bench -- --only drain --bundle   every child from a minified esbuild bundle of its contender
+ *   npm run bench -- --only drain --subjects "sluice tuned,raw effect"   only these subjects' cells
  *
  * `DATABASE_URL` is ignored: the run owns its server (`.sluice-bench/`, synchronous_commit on).
  */
@@ -28,7 +29,16 @@ import { type Probe, probe } from "./probe.js"
 import { now } from "./protocol.js"
 import { render, renderProbes } from "./report.js"
 import { Results } from "./results.js"
-import { plan as makePlan, producerSubjects, sluice, sluiceLean, subjects } from "./scenarios.js"
+import {
+  namedBy,
+  plan as makePlan,
+  producerSubjects,
+  restrict,
+  sluice,
+  sluiceLean,
+  subjectName,
+  subjects as allSubjects
+} from "./scenarios.js"
 import { fromBuild, throughTsx } from "./spawn.js"
 
 const families = ["emit", "drain", "latency", "fanout", "bloat", "idle"] as const
@@ -41,6 +51,7 @@ const { values } = parseArgs({
     repetitions: { type: "string", default: "3" },
     events: { type: "string" },
     only: { type: "string" },
+    subjects: { type: "string" },
     tsx: { type: "boolean", default: false },
     bundle: { type: "boolean", default: false },
     "cpu-prof": { type: "string" },
@@ -67,7 +78,25 @@ if (events !== undefined && (!Number.isSafeInteger(events) || events < 1)) {
 if (!Number.isSafeInteger(repetitions) || repetitions < 1) {
   throw new Error(`--repetitions must be a positive integer, got ${JSON.stringify(values.repetitions)}`)
 }
-const planned = makePlan(values.quick, repetitions, events)
+const named = values.subjects?.split(",").map((name) => name.trim()).filter((name) => name !== "")
+const chosen = named === undefined ? () => true : namedBy(named)
+if (named !== undefined) {
+  const known = new Set(
+    [...allSubjects, ...makePlan(false, 1).drains.map((cell) => cell.subject)].flatMap((subject) => [
+      subjectName(subject),
+      subject.contender
+    ])
+  )
+  const unknown = named.filter((name) => !known.has(name))
+  if (unknown.length > 0 || named.length === 0) {
+    throw new Error(
+      `--subjects takes names from ${[...known].map((name) => JSON.stringify(name)).join(", ")}; ` +
+        `got ${JSON.stringify(values.subjects)}`
+    )
+  }
+}
+const subjects = allSubjects.filter(chosen)
+const planned = restrict(makePlan(values.quick, repetitions, events), chosen)
 /** Through tsx there is no bundle, which sluice's `lean` profile runs from. */
 const plan = values.tsx
   ? { ...planned, drains: planned.drains.filter((cell) => cell.subject.profile !== sluiceLean.profile) }
@@ -143,7 +172,7 @@ const run = async (server: string) => {
       await before("emit.each")
       for (const rep of reps) {
         await attempt("emit.batch.instances", () => Measure.emitInstances(bench, sluice, rep))
-        for (const subject of producerSubjects) {
+        for (const subject of producerSubjects.filter(chosen)) {
           await attempt("emit.each", () => Measure.emitEach(bench, subject, rep, true))
           await attempt("emit.each.cold", () => Measure.emitEach(bench, subject, rep, false))
         }
@@ -180,6 +209,7 @@ const run = async (server: string) => {
       `${repetitions} repetitions, interleaved; N=${plan.events.toLocaleString("en-US")}; ` +
       `took ${Math.round(seconds)} s.` +
       (values.bundle ? " Every child ran from a minified bundle of its contender (`--bundle`)." : "") +
+      (named === undefined ? "" : ` Only the subjects ${named.join(", ")} (\`--subjects\`).`) +
       (nodeFlags.length === 0 ? "" : ` Every child ran with the Node flags \`${nodeFlags.join(" ")}\`.`) +
       `\n\n${render(results)}\n\n${renderProbes(probes)}`
   )

@@ -185,3 +185,19 @@ export const plan = (quick: boolean, repetitions: number, events?: number): Plan
   bloat: { subjects: [sluice, raw], events: quick ? 50_000 : 1_000_000, chunk: 10_000 },
   idle: { handlers: 8, seconds: quick ? 6 : 30, settleMs: 1_000 }
 })
+
+/**
+ * Whether `--subjects` (comma-separated) names a subject: by its report name (`raw effect`,
+ * `sluice tuned`) or by its contender (`raw`: every profile of raw).
+ */
+export const namedBy = (names: ReadonlyArray<string>) => (subject: Subject): boolean =>
+  names.includes(subjectName(subject)) || names.includes(subject.contender)
+
+/** The plan with only the subjects `keep` accepts; every contender's emit is kept, as the drains' templates. */
+export const restrict = (plan: Plan, keep: (subject: Subject) => boolean): Plan => ({
+  ...plan,
+  drains: plan.drains.filter((cell) => keep(cell.subject)),
+  latency: { ...plan.latency, subjects: plan.latency.subjects.filter(keep) },
+  fanout: plan.fanout.filter(keep),
+  bloat: { ...plan.bloat, subjects: plan.bloat.subjects.filter(keep) }
+})
