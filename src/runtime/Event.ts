@@ -36,7 +36,28 @@ export const Class = <Self = never>() =>
 <Tag extends string, Fields extends Schema.Struct.Fields>(
   type: Tag,
   fields: Fields
-) => Schema.TaggedClass<Self>(type)(type, fields)
+) => {
+  const made = Schema.TaggedClass<Self>(type)(type, fields)
+  madeByClass.add(made as object)
+  return made
+}
+
+/** The classes {@link Class} returned: their schema is their fields and their tag, nothing else. */
+const madeByClass = new WeakSet<object>()
+
+/** An event class {@link Class} made, or a subclass of one (how authors define them). */
+interface MadeClass {
+  readonly _tag: string
+  readonly fields: Schema.Struct.Fields
+  new(props: object, options: true): unknown
+}
+
+const isMadeByClass = (schema: object): schema is MadeClass => {
+  for (let ctor: object | null = schema; ctor !== null; ctor = Object.getPrototypeOf(ctor)) {
+    if (madeByClass.has(ctor)) return true
+  }
+  return false
+}
 
 /** The stable type name of an event class. */
 export const typeName = (eventClass: { readonly _tag: string }): string => eventClass._tag
@@ -131,14 +152,41 @@ const storable = (ast: AST.AST, value: unknown, encoded: unknown): Either.Either
     : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Type(ast, value, problem) }))
 }
 
+/** A class's fields but its tag, and their struct. */
+const ownFields = (eventClass: { readonly fields: Schema.Struct.Fields }) => {
+  const { _tag: _, ...own } = eventClass.fields
+  const struct = Schema.Struct(own)
+  // The class is context-free, so are its fields.
+  return { own, struct, schema: struct as unknown as Schema.Schema.AnyNoContext }
+}
+
+/**
+ * Decodes a payload of a class {@link Class} made the way the class's own schema does
+ * (its fields, then `new eventClass(fields, true)`), without the class transformation's
+ * own steps around them, which cost a fresh process more than decoding the fields
+ * (5.2 against 3.9 µs per event over the first 20,000). `undefined` when the payload does
+ * not decode: the class's schema then says why.
+ */
+const fieldsDecoderOf = (eventClass: MadeClass) => {
+  const decodeFields = Schema.decodeUnknownEither(ownFields(eventClass).schema)
+  const tag = eventClass._tag
+  return (payload: unknown): Either.Either<unknown, ParseResult.ParseError> | undefined => {
+    if (!Predicate.isRecord(payload) || payload._tag !== tag) return undefined
+    const fields = decodeFields(payload)
+    return Either.isRight(fields) ? Either.right(new eventClass(fields.right, true)) : undefined
+  }
+}
+
 const codecOf = (schema: Schema.Schema.AnyNoContext): Codec => {
   let codec = codecs.get(schema)
   if (codec === undefined) {
     const encode = Schema.encodeUnknownEither(schema)
+    // Every problem of a stored payload, not just the first: it is what an operator reads.
+    const decode = Schema.decodeUnknownEither(schema, { errors: "all" })
+    const decodeFields = isMadeByClass(schema) ? fieldsDecoderOf(schema) : undefined
     codec = {
       encode: (value) => Either.flatMap(encode(value), (encoded) => storable(schema.ast, value, encoded)),
-      // Every problem of a stored payload, not just the first: it is what an operator reads.
-      decode: Schema.decodeUnknownEither(schema, { errors: "all" })
+      decode: decodeFields === undefined ? decode : (payload) => decodeFields(payload) ?? decode(payload)
     }
     codecs.set(schema, codec)
   }
@@ -176,16 +224,14 @@ const hasConstructorDefault = (field: Schema.Struct.Field): boolean => {
 export const fieldsEncoderOf = (eventClass: FieldsClass): Encoder => {
   let encoder = fieldsEncoders.get(eventClass)
   if (encoder === undefined) {
-    const { _tag: _, ...own } = eventClass.fields
-    const fields = Schema.Struct(own)
-    // The class is context-free, so are its fields.
-    const encode = Schema.encodeUnknownEither(fields as unknown as Schema.Schema.AnyNoContext)
+    const { own, schema, struct } = ownFields(eventClass)
+    const encode = Schema.encodeUnknownEither(schema)
     const withDefaults = Object.values(own).some(hasConstructorDefault)
     const tag = eventClass._tag
     encoder = (value) =>
       Either.flatMap(
-        encode(withDefaults && Predicate.isRecord(value) ? fields.make(value, true) : value),
-        (encoded) => storable(fields.ast, value, { _tag: tag, ...(encoded as object) })
+        encode(withDefaults && Predicate.isRecord(value) ? struct.make(value, true) : value),
+        (encoded) => storable(struct.ast, value, { _tag: tag, ...(encoded as object) })
       )
     fieldsEncoders.set(eventClass, encoder)
   }
@@ -193,8 +239,13 @@ export const fieldsEncoderOf = (eventClass: FieldsClass): Encoder => {
 }
 
 /** Decodes a stored payload with a class's schema (cached per class). */
-export const decode = <A>(schema: Schema.Schema<A, unknown, never>, payload: unknown) =>
-  codecOf(schema as Schema.Schema.AnyNoContext).decode(payload) as Either.Either<A, ParseResult.ParseError>
+export const decode = <A>(schema: Schema.Schema<A, unknown, never>, payload: unknown) => decoderOf(schema)(payload)
+
+/** The decoder of a class's stored payloads. */
+export const decoderOf = <A>(
+  schema: Schema.Schema<A, unknown, never>
+): (payload: unknown) => Either.Either<A, ParseResult.ParseError> =>
+  codecOf(schema as Schema.Schema.AnyNoContext).decode as (payload: unknown) => Either.Either<A, ParseResult.ParseError>
 
 /** Renders a parse error as a compact, readable message. */
 export const formatError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)

@@ -239,7 +239,7 @@ export function make<A, I, E, R>(options: BatchOptions<A, I, E, R>): Handler<R>
 export function make<A, I, E, R>(options: SingleOptions<A, I, E, R> | BatchOptions<A, I, E, R>): Handler<R> {
   const [settings, problem] = resolve(options)
   const schema = options.event as unknown as Schema.Schema<unknown, unknown, never>
-  const decode = (payload: unknown) => Event.decode(schema, payload)
+  const decode = Event.decoderOf(schema)
   const bounded = guard(settings)
   if ("handleBatch" in options) {
     const handleBatch = options.handleBatch as (
