@@ -30,8 +30,11 @@ export interface Options {
 }
 
 export interface NotifierService {
-  /** A wake-up signal for one loop of `group`: `take` completes when the group is notified. */
-  readonly subscribe: (group: string) => Effect.Effect<Queue.Dequeue<void>, never, Scope.Scope>
+  /**
+   * A wake-up signal for one loop of `group`: `take` completes when the group is notified.
+   * The loop may offer to it too, to wake itself for another reason.
+   */
+  readonly subscribe: (group: string) => Effect.Effect<Queue.Queue<void>, never, Scope.Scope>
   /** Wakes every loop of a group in this process (used after local emits in tests and tools). */
   readonly wake: (group: string) => void
 }

@@ -655,7 +655,12 @@ export const run = <R>(
       )
       : stepWith(undefined)
 
-    const idle = options.poller.idle(Effect.raceFirst(Queue.take(wakeups), Deferred.await(options.stopping)))
+    // Stopping wakes an idle loop like a notification does: the loop then sees it is stopping.
+    yield* Deferred.await(options.stopping).pipe(
+      Effect.zipRight(Queue.offer(wakeups, undefined)),
+      Effect.forkScoped
+    )
+    const idle = options.poller.idle(Queue.take(wakeups))
 
     const stopped = Deferred.isDone(options.stopping)
 
