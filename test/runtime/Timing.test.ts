@@ -15,6 +15,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import * as TestServices from "effect/TestServices"
 import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
@@ -273,6 +274,29 @@ describe("Timing", () => {
         ])
         yield* Outbox.emit(new Ping({ n: 1 }))
         yield* Deferred.await(handled)
+      }))
+
+    it.scoped("shutdown of an idle pool: a waiting loop wakes and stops at once, not at the deadline", () =>
+      Effect.gen(function*() {
+        yield* TestDatabase.truncate
+        const handled = yield* Deferred.make<void>()
+        const scope = yield* Scope.make()
+        yield* Runtime.freshPollTime
+        yield* Runtime.startPool([
+          Handler.make({
+            name: "idle-stop",
+            event: Ping,
+            pollInterval: "1 hour",
+            handle: () => Deferred.succeed(handled, undefined)
+          })
+        ], { shutdownTimeout: "1 hour" }).pipe(Scope.extend(scope))
+        yield* Outbox.emit(new Ping({ n: 1 }))
+        yield* Deferred.await(handled)
+        yield* Runtime.waitForIdleLoop("1 hour")
+        // The clock stays put: only a wake-up on stopping ends the loop's wait before the deadline.
+        yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("10 seconds"), TestServices.provideLive)
+        const row = yield* only("idle-stop")
+        assert.deepStrictEqual([row.status, row.attempts], ["delivered", 1])
       }))
 
     it.scoped("graceful shutdown: an in-flight batch may finish within the deadline", () =>
