@@ -164,8 +164,8 @@ const ownFields = (eventClass: { readonly fields: Schema.Struct.Fields }) => {
  * Decodes a payload of a class {@link Class} made the way the class's own schema does
  * (its fields, then `new eventClass(fields, true)`), without the class transformation's
  * own steps around them, which cost a fresh process more than decoding the fields
- * (5.2 against 3.9 µs per event over the first 20,000). `undefined` when the payload does
- * not decode: the class's schema then says why.
+ * (5.9 against 3.9 µs per event over its first 20,000, medians of seven processes).
+ * `undefined` when the payload does not decode: the class's schema then says why.
  */
 const fieldsDecoderOf = (eventClass: MadeClass) => {
   const decodeFields = Schema.decodeUnknownEither(ownFields(eventClass).schema)
