@@ -45,16 +45,22 @@ export const Class = <Self = never>() =>
 /** The classes {@link Class} returned: their schema is their fields and their tag, nothing else. */
 const madeByClass = new WeakSet<object>()
 
-/** An event class {@link Class} made, or a subclass of one (how authors define them). */
+/** An event class {@link Class} made, or a plain subclass of one (how authors define them). */
 interface MadeClass {
   readonly _tag: string
   readonly fields: Schema.Struct.Fields
   new(props: object, options: true): unknown
 }
 
+/**
+ * Whether `schema` is a class {@link Class} made or a plain subclass of one. A class that
+ * Schema made from one (`extend`, `transformOrFail`) has an `identifier` of its own and a
+ * schema that may filter or transform: it is not one.
+ */
 const isMadeByClass = (schema: object): schema is MadeClass => {
   for (let ctor: object | null = schema; ctor !== null; ctor = Object.getPrototypeOf(ctor)) {
     if (madeByClass.has(ctor)) return true
+    if (Object.hasOwn(ctor, "identifier")) return false
   }
   return false
 }

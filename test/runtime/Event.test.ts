@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
-import type * as ParseResult from "effect/ParseResult"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Event from "../../src/runtime/Event.js"
 
@@ -113,6 +113,28 @@ describe("Event.decode", () => {
       same(viaRuntime(Observed, stored), viaSchema(Observed, stored))
     })
   }
+
+  it("decodes a class Schema made from an event class through that class's schema", () => {
+    class Checked extends Observed.extend<Checked>("test.Checked")(
+      Schema.Struct({ limit: Schema.Number }).pipe(
+        Schema.filter((value) => value.limit > 0 || "limit must be positive")
+      )
+    ) {}
+    class Doubled extends Observed.transformOrFail<Doubled>("test.Doubled")(
+      { extra: Schema.Number },
+      {
+        decode: (value) => ParseResult.succeed({ ...value, count: value.count * 2, extra: 0 }),
+        encode: (value) => ParseResult.succeed(value)
+      }
+    ) {}
+    const rejected = { ...good, limit: -1 }
+    same(viaRuntime(Checked, rejected), viaSchema(Checked, rejected))
+    assert.isTrue(Either.isLeft(viaRuntime(Checked, rejected)))
+    const transformed = Doubled as unknown as Schema.Schema.AnyNoContext
+    same(viaRuntime(transformed, good), viaSchema(transformed, good))
+    const decoded = viaRuntime(transformed, good)
+    assert.isTrue(Either.isRight(decoded) && (decoded.right as Doubled).count === 6)
+  })
 
   it("decodes classes Event.Class did not make through their own schema", () => {
     class Plain extends Schema.TaggedClass<Plain>()("test.Plain", {
