@@ -36,6 +36,7 @@ import {
   restrict,
   sluice,
   sluiceLean,
+  type Subject,
   subjectName,
   subjects as allSubjects
 } from "./scenarios.js"
@@ -96,11 +97,9 @@ if (named !== undefined) {
   }
 }
 const subjects = allSubjects.filter(chosen)
-const planned = restrict(makePlan(values.quick, repetitions, events), chosen)
 /** Through tsx there is no bundle, which sluice's `lean` profile runs from. */
-const plan = values.tsx
-  ? { ...planned, drains: planned.drains.filter((cell) => cell.subject.profile !== sluiceLean.profile) }
-  : planned
+const runnable = (subject: Subject) => chosen(subject) && !(values.tsx && subject.profile === sluiceLean.profile)
+const plan = restrict(makePlan(values.quick, repetitions, events), runnable)
 
 const started = now()
 const log = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`)
