@@ -118,7 +118,14 @@ export interface StoreService {
   readonly emit: (rows: ReadonlyArray<EventRow>, now: Date) => Effect.Effect<number, StoreError>
   /** Upserts a group's settings and replaces its subscriptions. */
   readonly registerGroup: (group: GroupRegistration, now: Date) => Effect.Effect<void, StoreError>
-  /** Claims up to `limit` due deliveries of a group under one lease token. */
+  /**
+   * Claims up to `limit` due deliveries of a group under one lease token. Its transaction
+   * commits without waiting for the WAL flush (`synchronous_commit` off for that transaction
+   * alone): a claim that a database crash loses leaves its deliveries pending, as the reaper
+   * would make them, and what the runtime must keep (acknowledgements, outcomes, a handler's
+   * writes) commits in other transactions, flushed. Run it outside a transaction of the
+   * caller's, which would commit unflushed too.
+   */
   readonly claim: (options: {
     readonly group: string
     readonly limit: number
@@ -580,7 +587,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     Effect.suspend(() =>
       sql<{ readonly batch: Array<BatchRow> | null }>`
       WITH ${claimed(options)}
-      SELECT ${claimedBatch} AS batch`
+      SELECT ${claimedBatch} AS batch, set_config('synchronous_commit', 'off', true) AS durability`
     ).pipe(
       Effect.map((result) => rowsOf(result[0]?.batch ?? null)),
       Effect.mapError(fail("claim"))
