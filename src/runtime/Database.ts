@@ -46,6 +46,7 @@ import {
   show
 } from "./internal/configRules.js"
 import * as PreparedStatements from "./internal/PreparedStatements.js"
+import * as Statements from "./internal/Statements.js"
 
 /** Options for {@link layer}. */
 export interface Options {
@@ -193,7 +194,11 @@ const describe = (cause: unknown): string => {
 export const make = (
   options: Options = {}
 ): Effect.Effect<
-  { readonly client: PgClient.PgClient; readonly url: Redacted.Redacted<string> },
+  {
+    readonly client: PgClient.PgClient
+    readonly url: Redacted.Redacted<string>
+    readonly pool: Statements.PoolConnection
+  },
   DatabaseUnavailable | InvalidConfig,
   Scope.Scope
 > =>
@@ -237,9 +242,10 @@ export const make = (
       options.prepareStatements ?? defaults.prepareStatements,
       (value) => typeof value === "boolean" ? Either.right(value) : Either.left("must be true or false")
     )
-    const client = yield* PgClient.fromPool({
-      acquire: openPool({ url, maxConnections, connectTimeout, applicationName, prepareStatements }),
-      applicationName
+    const { client, pool } = yield* Effect.gen(function*() {
+      const pool = yield* openPool({ url, maxConnections, connectTimeout, applicationName, prepareStatements })
+      const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName })
+      return { client, pool: Statements.fromPool(pool) }
     }).pipe(
       Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make),
       Effect.mapError((error) =>
@@ -250,7 +256,7 @@ export const make = (
         })
       )
     )
-    return { client, url }
+    return { client, url, pool }
   }).pipe(
     // Connecting waits on real sockets: keep the timeout real under TestClock too.
     Effect.withClock(Clock.make()),
@@ -295,10 +301,11 @@ const openPool = (options: {
     })
   )
 
-const toContext = ({ client, url }: Effect.Effect.Success<ReturnType<typeof make>>) =>
+const toContext = ({ client, pool, url }: Effect.Effect.Success<ReturnType<typeof make>>) =>
   Context.make(PgClient.PgClient, client).pipe(
     Context.add(SqlClient.SqlClient, client),
-    Context.add(DatabaseUrl, url)
+    Context.add(DatabaseUrl, url),
+    Context.add(Statements.Pool, pool)
   )
 
 /**
@@ -312,8 +319,10 @@ const toContext = ({ client, url }: Effect.Effect.Success<ReturnType<typeof make
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | DatabaseUrl, DatabaseUnavailable | InvalidConfig> =>
-  Layer.scopedContext(Effect.map(make(options), toContext))
+): Layer.Layer<
+  PgClient.PgClient | SqlClient.SqlClient | DatabaseUrl | Statements.Pool,
+  DatabaseUnavailable | InvalidConfig
+> => Layer.scopedContext(Effect.map(make(options), toContext))
 
 /**
  * The database from configuration: `DATABASE_URL`, else the embedded server on
@@ -321,6 +330,6 @@ export const layer = (
  * `SLUICE_DB_CONNECT_TIMEOUT`.
  */
 export const layerConfig: Layer.Layer<
-  PgClient.PgClient | SqlClient.SqlClient | DatabaseUrl,
+  PgClient.PgClient | SqlClient.SqlClient | DatabaseUrl | Statements.Pool,
   DatabaseUnavailable | InvalidConfig | ConfigError.ConfigError
 > = Layer.scopedContext(Effect.map(Effect.flatMap(config, make), toContext))

@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { StoreError } from "./Errors.js"
+import * as Statements from "./internal/Statements.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 
 /** The life of a delivery: pending → claimed → delivered | failed | skipped (or back to pending). */
@@ -333,6 +334,7 @@ const rowsOf = (batch: Array<BatchRow> | null): ReadonlyArray<ClaimedRow> => {
 /** Builds the store for the configured schema. */
 export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | RuntimeConfig> = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const run = Statements.runner(yield* Effect.serviceOption(Statements.Pool))
   const { channel, schema } = yield* RuntimeConfig
   const events = sql(`${schema}.events`)
   const deliveries = sql(`${schema}.deliveries`)
@@ -364,7 +366,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     const metadata = optional(columns.metadata, (json) => sql`jsonb_array_elements(${json}::jsonb)`, "metadata")
     const dedupKey = optional(columns.dedupKeys, (keys) => sql`unnest(${keys}::text[])`, "dedup_key")
     const availableAt = optional(columns.availableAt, (times) => sql`unnest(${times}::timestamptz[])`, "available_at")
-    return sql<{ written: number }>`
+    return run(sql<{ written: number }>`
       WITH input AS (
         SELECT * FROM ROWS FROM (${sql.csv(zipped)}) AS x(${sql.literal(names.join(", "))})
       ), ev AS (
@@ -389,7 +391,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       ), woken AS (
         SELECT pg_notify(${channel}, g.consumer_group) FROM (SELECT DISTINCT consumer_group FROM d) g
       )
-      SELECT (SELECT count(*) FROM ev)::int AS written, (SELECT count(*) FROM woken)::int AS woken`.pipe(
+      SELECT (SELECT count(*) FROM ev)::int AS written, (SELECT count(*) FROM woken)::int AS woken`).pipe(
       Effect.map((result) => result[0]?.written ?? 0),
       Effect.mapError(fail("emit"))
     )
@@ -397,36 +399,36 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
   const registerGroup: StoreService["registerGroup"] = (group, now) =>
     sql.withTransaction(Effect.gen(function*() {
-      yield* sql`
+      yield* run(sql`
         INSERT INTO ${groups} (name, claim_timeout_ms, max_attempts, interleave, updated_at)
         VALUES (${group.name}, ${group.claimTimeoutMs}, ${group.maxAttempts}, ${group.interleave}, ${now})
         ON CONFLICT (name) DO UPDATE SET
           claim_timeout_ms = excluded.claim_timeout_ms,
           max_attempts = excluded.max_attempts,
           interleave = excluded.interleave,
-          updated_at = excluded.updated_at`
+          updated_at = excluded.updated_at`)
       if (group.interleave) {
         // Pending deliveries written while the group did not interleave get their key.
-        yield* sql`
+        yield* run(sql`
           UPDATE ${deliveries} d SET routing_key = coalesce(e.routing_key, '')
           FROM ${events} e
           WHERE d.consumer_group = ${group.name} AND d.status = 'pending' AND d.routing_key IS NULL
-            AND e.id = d.event_id`
+            AND e.id = d.event_id`)
       }
       const wanted = JSON.stringify(
         group.subscriptions.map((s) => ({ event_type: s.eventType, routing_key: s.routingKey }))
       )
-      yield* sql`
+      yield* run(sql`
         DELETE FROM ${subscriptions} s
         WHERE s.consumer_group = ${group.name}
           AND NOT EXISTS (
             SELECT 1 FROM jsonb_to_recordset(${wanted}::jsonb) AS w(event_type text, routing_key text)
-            WHERE w.event_type = s.event_type AND w.routing_key IS NOT DISTINCT FROM s.routing_key)`
-      yield* sql`
+            WHERE w.event_type = s.event_type AND w.routing_key IS NOT DISTINCT FROM s.routing_key)`)
+      yield* run(sql`
         INSERT INTO ${subscriptions} (consumer_group, event_type, routing_key)
         SELECT ${group.name}, w.event_type, w.routing_key
         FROM jsonb_to_recordset(${wanted}::jsonb) AS w(event_type text, routing_key text)
-        ON CONFLICT (consumer_group, event_type, coalesce(routing_key, '')) DO NOTHING`
+        ON CONFLICT (consumer_group, event_type, coalesce(routing_key, '')) DO NOTHING`)
     })).pipe(Effect.mapError(fail("registerGroup")))
 
   /**
@@ -585,9 +587,9 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
   const claim: StoreService["claim"] = (options) =>
     Effect.suspend(() =>
-      sql<{ readonly batch: Array<BatchRow> | null }>`
+      run(sql<{ readonly batch: Array<BatchRow> | null }>`
       WITH ${claimed(options)}
-      SELECT ${claimedBatch} AS batch, set_config('synchronous_commit', 'off', true) AS durability`
+      SELECT ${claimedBatch} AS batch, set_config('synchronous_commit', 'off', true) AS durability`)
     ).pipe(
       Effect.map((result) => rowsOf(result[0]?.batch ?? null)),
       Effect.mapError(fail("claim"))
@@ -595,7 +597,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
 
   const claimAndAcknowledge: StoreService["claimAndAcknowledge"] = (options) =>
     Effect.suspend(() =>
-      sql<{ readonly acknowledged: number; readonly batch: Array<BatchRow> | null }>`
+      run(sql<{ readonly acknowledged: number; readonly batch: Array<BatchRow> | null }>`
       WITH ${
         acknowledged(
           options.group,
@@ -606,7 +608,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         )
       },
       ${claimed(options)}
-      SELECT (SELECT count(*)::int FROM acked) AS acknowledged, ${claimedBatch} AS batch`
+      SELECT (SELECT count(*)::int FROM acked) AS acknowledged, ${claimedBatch} AS batch`)
     ).pipe(
       Effect.map((result) => ({
         rows: rowsOf(result[0]?.batch ?? null),
@@ -616,22 +618,22 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
     )
 
   const dueGroups: StoreService["dueGroups"] = (names, now) =>
-    sql<{ readonly name: string }>`
+    run(sql<{ readonly name: string }>`
       SELECT g.name FROM unnest(${names}::text[]) AS g(name)
       WHERE EXISTS (
         SELECT 1 FROM ${deliveries}
-        WHERE consumer_group = g.name AND status = 'pending' AND available_at <= ${now})`.pipe(
+        WHERE consumer_group = g.name AND status = 'pending' AND available_at <= ${now})`).pipe(
       Effect.map((rows) => rows.map((row) => row.name)),
       Effect.mapError(fail("dueGroups"))
     )
 
   const heartbeat: StoreService["heartbeat"] = (group, token, eventIds, now) =>
-    sql<{ n: number }>`
+    run(sql<{ n: number }>`
       WITH touched AS (
         UPDATE ${deliveries} SET claimed_at = ${now}
         WHERE consumer_group = ${group} AND ${leasedIds(eventIds)} AND claim_token = ${token}
         RETURNING 1
-      ) SELECT count(*)::int AS n FROM touched`.pipe(
+      ) SELECT count(*)::int AS n FROM touched`).pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("heartbeat"))
     )
@@ -642,7 +644,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
    */
   const settle: StoreService["settle"] = (group, token, outcomes, now, mode = "mark") => {
     const deleting = mode === "delete"
-    return sql<{ n: number }>`
+    return run(sql<{ n: number }>`
       WITH o AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb) AS o(
           event_id bigint, status text, available_at timestamptz, last_error text, release boolean)
@@ -676,22 +678,22 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         SELECT pg_notify(${channel}, ${group})
         WHERE EXISTS (SELECT 1 FROM settled WHERE status = 'pending' AND available_at <= ${now})
       ) SELECT ((SELECT count(*) FROM settled)${deleting ? sql` + (SELECT count(*) FROM removed)` : sql``})::int AS n
-        WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
+        WHERE (SELECT count(*) FROM woken) >= 0`).pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("settle"))
     )
   }
 
   const acknowledge: StoreService["acknowledge"] = (group, token, eventIds, now, mode) =>
-    sql<{ n: number }>`
+    run(sql<{ n: number }>`
       WITH ${acknowledged(group, token, eventIds, now, mode)}
-      SELECT count(*)::int AS n FROM acked`.pipe(
+      SELECT count(*)::int AS n FROM acked`).pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       Effect.mapError(fail("acknowledge"))
     )
 
   const reap: StoreService["reap"] = (now, limit) =>
-    sql<ReapedRow>`
+    run(sql<ReapedRow>`
       WITH expired AS (
         SELECT d.event_id, d.consumer_group FROM ${deliveries} d
         JOIN ${groups} g ON g.name = d.consumer_group
@@ -719,7 +721,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         FROM (SELECT DISTINCT consumer_group FROM reaped WHERE status = 'pending') r
       )
       SELECT consumer_group, event_id::text AS event_id, status FROM reaped
-      WHERE (SELECT count(*) FROM woken) >= 0`.pipe(
+      WHERE (SELECT count(*) FROM woken) >= 0`).pipe(
       Effect.mapError(fail("reap"))
     )
 
@@ -737,7 +739,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
    * `test/runtime/Plans.test.ts`).
    */
   const pruneDeliveries: StoreService["pruneDeliveries"] = (before, limit, from) =>
-    sql<{ n: number; next: string | null }>`
+    run(sql<{ n: number; next: string | null }>`
       WITH old AS (
         SELECT ctid AS row, updated_at FROM ${deliveries}
         WHERE status IN ('delivered', 'skipped') AND updated_at < ${before} AND updated_at >= ${from}::timestamptz
@@ -752,13 +754,13 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         WHERE x.event_id = gone.event_id AND x.consumer_group = gone.consumer_group
         RETURNING 1
       ) SELECT (SELECT count(*) FROM gone)::int AS n,
-          (SELECT CASE WHEN count(*) = ${limit} THEN to_json(max(updated_at)) #>> '{}' END FROM old) AS next`.pipe(
+          (SELECT CASE WHEN count(*) = ${limit} THEN to_json(max(updated_at)) #>> '{}' END FROM old) AS next`).pipe(
       Effect.map(pruneBatch),
       Effect.mapError(fail("prune"))
     )
 
   const pruneEvents: StoreService["pruneEvents"] = (before, limit, from) =>
-    sql<{ n: number; next: string | null }>`
+    run(sql<{ n: number; next: string | null }>`
       WITH scanned AS (
         SELECT e.id, e.created_at < ${before} AS old FROM ${events} e
         WHERE e.id > ${from}::bigint
@@ -772,31 +774,31 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
       ), gone AS (
         DELETE FROM ${events} e WHERE e.id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING 1
       ) SELECT (SELECT count(*) FROM gone)::int AS n,
-          (SELECT CASE WHEN count(*) = ${limit} AND bool_or(old) THEN max(id)::text END FROM scanned) AS next`.pipe(
+          (SELECT CASE WHEN count(*) = ${limit} AND bool_or(old) THEN max(id)::text END FROM scanned) AS next`).pipe(
       Effect.map(pruneBatch),
       Effect.mapError(fail("prune"))
     )
 
-  const counts: StoreService["counts"] = sql<GroupCounts>`
+  const counts: StoreService["counts"] = run(sql<GroupCounts>`
     SELECT consumer_group, status, count(*)::int AS count FROM ${deliveries}
-    GROUP BY consumer_group, status ORDER BY consumer_group, status`.pipe(Effect.mapError(fail("counts")))
+    GROUP BY consumer_group, status ORDER BY consumer_group, status`).pipe(Effect.mapError(fail("counts")))
 
   /**
    * The columns are qualified: unqualified, `ORDER BY tx, id` would name the output's text
    * columns and sort "1000" before "999", and a page could end past events it left out.
    */
   const changes: StoreService["changes"] = ({ afterId, afterTx, limit, types }) =>
-    sql<ChangeRow>`
+    run(sql<ChangeRow>`
       SELECT e.id::text AS id, e.tx::text AS tx, e.type, e.routing_key, e.payload, e.metadata, e.created_at
       FROM ${events} e
       WHERE (e.tx, e.id) > (${afterTx}::xid8, ${afterId}::bigint)
         AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
         ${types === null ? sql`` : sql`AND e.type IN ${sql.in(types)}`}
       ORDER BY e.tx, e.id
-      LIMIT ${limit}`.pipe(Effect.mapError(fail("changes")))
+      LIMIT ${limit}`).pipe(Effect.mapError(fail("changes")))
 
   const groupStats: StoreService["groupStats"] = (now, since) =>
-    sql<GroupStats>`
+    run(sql<GroupStats>`
       SELECT g.name AS consumer_group,
         count(d.*) FILTER (WHERE d.status = 'pending')::int AS pending,
         count(d.*) FILTER (WHERE d.status = 'pending' AND d.available_at <= ${now})::int AS due,
@@ -807,7 +809,7 @@ export const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Runt
         min(d.available_at) FILTER (WHERE d.status = 'pending') AS oldest_pending_at,
         count(d.*) FILTER (WHERE d.status IN ('delivered', 'skipped') AND d.updated_at >= ${since})::int AS recent
       FROM ${groups} g LEFT JOIN ${deliveries} d ON d.consumer_group = g.name
-      GROUP BY g.name ORDER BY g.name`.pipe(Effect.mapError(fail("groupStats")))
+      GROUP BY g.name ORDER BY g.name`).pipe(Effect.mapError(fail("groupStats")))
 
   return {
     emit,

@@ -1,8 +1,9 @@
 /**
  * A database per test file, cloned from the migrated template that `test/globalSetup.ts`
  * prepares (`CREATE DATABASE … TEMPLATE sluice_template`), dropped when the file's layer
- * closes. Provides `PgClient`, `SqlClient`, `DatabaseUrl`, `RuntimeConfig` (schema
- * `sluice`) and {@link TestDatabase} (name and plain URL, for child processes).
+ * closes. Provides what `Database.layer` does (`PgClient`, `SqlClient`, `DatabaseUrl`, the
+ * pool the store runs on), `RuntimeConfig` (schema `sluice`) and {@link TestDatabase} (name
+ * and plain URL, for child processes).
  *
  * @example
  * ```ts
@@ -29,6 +30,7 @@ import { inject } from "vitest"
 import * as Database from "../../src/runtime/Database.js"
 import * as EmbeddedPostgres from "../../src/runtime/EmbeddedPostgres.js"
 import type { DatabaseUnavailable, InvalidConfig } from "../../src/runtime/Errors.js"
+import * as Statements from "../../src/runtime/internal/Statements.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import { databaseUrl, namePrefix, schema, templateName } from "./TestServer.js"
 
@@ -52,7 +54,12 @@ export interface Options {
 
 /** {@link layer} with a different pool size. */
 export const layerWith = (options: Options = {}): Layer.Layer<
-  TestDatabase | PgClient.PgClient | SqlClient.SqlClient | Database.DatabaseUrl | RuntimeConfig.RuntimeConfig,
+  | TestDatabase
+  | PgClient.PgClient
+  | SqlClient.SqlClient
+  | Database.DatabaseUrl
+  | Statements.Pool
+  | RuntimeConfig.RuntimeConfig,
   DatabaseUnavailable | InvalidConfig
 > =>
   Layer.scopedContext(Effect.gen(function*() {
@@ -63,7 +70,7 @@ export const layerWith = (options: Options = {}): Layer.Layer<
       EmbeddedPostgres.createDatabase(server, name, templateName),
       () => Effect.orDie(EmbeddedPostgres.dropDatabase(server, name))
     )
-    const { client, url: redacted } = yield* Database.make({
+    const { client, pool, url: redacted } = yield* Database.make({
       url,
       maxConnections: options.maxConnections ?? Database.defaults.maxConnections,
       applicationName: `sluice-test-${process.pid}`
@@ -73,6 +80,7 @@ export const layerWith = (options: Options = {}): Layer.Layer<
       Context.add(PgClient.PgClient, client),
       Context.add(SqlClient.SqlClient, client),
       Context.add(Database.DatabaseUrl, redacted),
+      Context.add(Statements.Pool, pool),
       Context.add(RuntimeConfig.RuntimeConfig, settings)
     )
   }))
@@ -82,7 +90,12 @@ export const layerWith = (options: Options = {}): Layer.Layer<
  * dropped (connections closed) when it closes.
  */
 export const layer: Layer.Layer<
-  TestDatabase | PgClient.PgClient | SqlClient.SqlClient | Database.DatabaseUrl | RuntimeConfig.RuntimeConfig,
+  | TestDatabase
+  | PgClient.PgClient
+  | SqlClient.SqlClient
+  | Database.DatabaseUrl
+  | Statements.Pool
+  | RuntimeConfig.RuntimeConfig,
   DatabaseUnavailable | InvalidConfig
 > = layerWith()
 
