@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
@@ -109,62 +110,62 @@ const isEmission = (item: Event.EventInstance | Emission): item is Emission =>
   "event" in item && typeof item.event === "object" && item.event !== null &&
   !("_tag" in item && typeof item._tag === "string")
 
-/** Encodes events into store rows, filling in causation and trace metadata. */
-export const toRows = (
+/** Encodes events into store rows, with the metadata they inherit. */
+const toRows = (
   items: ReadonlyArray<Event.EventInstance | Emission>,
-  now: number
-): Effect.Effect<ReadonlyArray<EventRow>, EmitFailed> =>
-  Effect.gen(function*() {
-    const inherited = yield* inheritedMetadata
-    const rows: Array<EventRow> = new Array(items.length)
-    // A batch is mostly of one class: its encoder is looked up once per run of that class.
-    let lastClass: unknown = undefined
-    let encode: Event.Encoder | undefined
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!
-      const emission = isEmission(item)
-      const event = emission ? item.event : item
-      const options = emission ? item.options : undefined
-      const eventClass: unknown = (event as object).constructor
-      if (eventClass !== lastClass || encode === undefined) {
-        const schema = Event.classOf(event)
-        encode = schema === undefined ? undefined : Event.encoderOf(schema)
-        lastClass = eventClass
-      }
-      if (encode === undefined || typeof event._tag !== "string") {
-        return yield* new EmitFailed({
+  now: number,
+  inherited: Record<string, unknown>
+): Either.Either<ReadonlyArray<EventRow>, EmitFailed> => {
+  const rows: Array<EventRow> = new Array(items.length)
+  // A batch is mostly of one class: its encoder is looked up once per run of that class.
+  let lastClass: unknown = undefined
+  let encode: Event.Encoder | undefined
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!
+    const emission = isEmission(item)
+    const event = emission ? item.event : item
+    const options = emission ? item.options : undefined
+    const eventClass: unknown = (event as object).constructor
+    if (eventClass !== lastClass || encode === undefined) {
+      const schema = Event.classOf(event)
+      encode = schema === undefined ? undefined : Event.encoderOf(schema)
+      lastClass = eventClass
+    }
+    if (encode === undefined || typeof event._tag !== "string") {
+      return Either.left(
+        new EmitFailed({
           eventType: String((event as { _tag?: unknown })._tag),
           reason: "encode",
           message: "not an event: emit takes instances of an Event.Class"
         })
-      }
-      const encoded = encode(event)
-      if (Either.isLeft(encoded)) return yield* cannotEncode(event._tag, "", encoded.left)
-      rows[i] = row(event._tag, encoded.right, options, inherited, now)
+      )
     }
-    return rows
-  })
+    const encoded = encode(event)
+    if (Either.isLeft(encoded)) return Either.left(cannotEncode(event._tag, "", encoded.left))
+    rows[i] = row(event._tag, encoded.right, options, inherited, now)
+  }
+  return Either.right(rows)
+}
 
 /** Encodes items of one class from their fields into store rows, as {@link toRows} does instances. */
 const fieldRows = <Fields>(
   eventClass: Event.FieldsClass,
   items: ReadonlyArray<Fields>,
   optionsOf: OptionsOf<Fields> | undefined,
-  now: number
-): Effect.Effect<ReadonlyArray<EventRow>, EmitFailed> =>
-  Effect.gen(function*() {
-    const inherited = yield* inheritedMetadata
-    const type = Event.typeName(eventClass)
-    const encode = Event.fieldsEncoderOf(eventClass)
-    const rows: Array<EventRow> = new Array(items.length)
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!
-      const encoded = encode(item)
-      if (Either.isLeft(encoded)) return yield* cannotEncode(type, ` (item ${i} of ${items.length})`, encoded.left)
-      rows[i] = row(type, encoded.right, optionsOf?.(item, i), inherited, now)
-    }
-    return rows
-  })
+  now: number,
+  inherited: Record<string, unknown>
+): Either.Either<ReadonlyArray<EventRow>, EmitFailed> => {
+  const type = Event.typeName(eventClass)
+  const encode = Event.fieldsEncoderOf(eventClass)
+  const rows: Array<EventRow> = new Array(items.length)
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!
+    const encoded = encode(item)
+    if (Either.isLeft(encoded)) return Either.left(cannotEncode(type, ` (item ${i} of ${items.length})`, encoded.left))
+    rows[i] = row(type, encoded.right, optionsOf?.(item, i), inherited, now)
+  }
+  return Either.right(rows)
+}
 
 /** Why an event of `type` (the item `which`, if any) cannot be stored, with the schema's error. */
 const cannotEncode = (type: string, which: string, error: ParseResult.ParseError) =>
@@ -175,21 +176,21 @@ const cannotEncode = (type: string, which: string, error: ParseResult.ParseError
     cause: error
   })
 
-/** The metadata every event of an emit inherits: its cause (in a handler) and its trace. */
-const inheritedMetadata: Effect.Effect<Record<string, unknown>> = Effect.gen(function*() {
-  const cause = yield* Effect.serviceOption(CurrentDelivery)
-  const span = (yield* Tracing.exporting) ? yield* Effect.option(Effect.currentSpan) : Option.none()
+/** The metadata every event an emit writes inherits from its fiber: its cause (in a handler) and its trace. */
+const inheritedOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Record<string, unknown> => {
   const inherited: Record<string, unknown> = {}
+  const cause = Context.getOption(fiber.currentContext, CurrentDelivery)
   if (Option.isSome(cause)) {
     inherited.causationId = cause.value.eventId
     inherited.correlationId = cause.value.metadata.correlationId ?? cause.value.eventId
   }
-  if (Option.isSome(span)) {
-    inherited.traceId = span.value.traceId
-    inherited.spanId = span.value.spanId
+  const span = fiber.currentSpan
+  if (Tracing.exportsSpans(fiber) && span?._tag === "Span") {
+    inherited.traceId = span.traceId
+    inherited.spanId = span.spanId
   }
   return inherited
-})
+}
 
 const row = (
   type: string,
@@ -216,12 +217,21 @@ const availableAt = (options: EmitOptions | undefined, now: number): Date | null
 const writingTo = (
   write: (rows: ReadonlyArray<EventRow>, now: number) => Effect.Effect<void, EmitFailed>
 ): OutboxService => {
-  const emitting = (encode: (now: number) => Effect.Effect<ReadonlyArray<EventRow>, EmitFailed>) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flatMap(encode(now), (rows) => write(rows, now)))
+  // Encoding is synchronous: the time, the cause and the trace are read from the fiber at once.
+  const emitting = (
+    encode: (now: number, inherited: Record<string, unknown>) => Either.Either<ReadonlyArray<EventRow>, EmitFailed>
+  ) =>
+    Effect.withFiberRuntime<void, EmitFailed>((fiber) => {
+      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const rows = encode(now, inheritedOf(fiber))
+      return Either.isLeft(rows) ? Effect.fail(rows.left) : write(rows.right, now)
+    })
   return {
-    emitAll: (items) => items.length === 0 ? Effect.void : emitting((now) => toRows(items, now)),
+    emitAll: (items) => items.length === 0 ? Effect.void : emitting((now, inherited) => toRows(items, now, inherited)),
     emitAllOf: (eventClass, items, options) =>
-      items.length === 0 ? Effect.void : emitting((now) => fieldRows(eventClass, items, options, now))
+      items.length === 0
+        ? Effect.void
+        : emitting((now, inherited) => fieldRows(eventClass, items, options, now, inherited))
   }
 }
 

@@ -14,12 +14,10 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
-import * as Tracer from "effect/Tracer"
 import type pg from "pg"
+import * as Tracing from "./tracing.js"
 
 /** Runs one statement on a connection of the pool, outside any transaction. */
 export interface PoolConnection {
@@ -46,8 +44,6 @@ export const fromPool = (pool: pg.Pool): PoolConnection => ({
     })
 })
 
-const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
-
 /** Runs statements on `pool` when there is one, through the statement layer otherwise. */
 export const runner =
   (pool: Option.Option<PoolConnection>) =>
@@ -55,8 +51,9 @@ export const runner =
     if (Option.isNone(pool)) return statement
     const direct = pool.value
     return Effect.withFiberRuntime((fiber) => {
-      const spans = fiber.currentTracer !== builtInTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
-      if (spans || Option.isSome(fiber.getFiberRef(Statement.currentTransformer))) return statement
+      if (Tracing.exportsSpans(fiber) || Option.isSome(fiber.getFiberRef(Statement.currentTransformer))) {
+        return statement
+      }
       const [text, params] = statement.compile()
       const transaction = Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)
       return (Option.isSome(transaction)

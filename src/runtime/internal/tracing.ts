@@ -7,12 +7,15 @@
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Tracer from "effect/Tracer"
 
 const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
-/** Whether the current tracer exports spans (it is not Effect's built-in one). */
-export const exporting: Effect.Effect<boolean> = Effect.tracerWith((tracer) => Effect.succeed(tracer !== builtIn))
+/** Whether `fiber` would export the spans it makes: its tracer is not the built-in one, and is enabled. */
+export const exportsSpans = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  fiber.currentTracer !== builtIn && fiber.getFiberRef(FiberRef.currentTracerEnabled)
 
 /** `Effect.withSpan` when the current tracer exports spans; the effect unchanged otherwise. */
 export const withSpan =
