@@ -22,7 +22,6 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
-import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Event from "./Event.js"
@@ -646,14 +645,9 @@ export const run = <R>(
         return rows.length
       })
 
-    /** One batch, with its session in a scope of its own when the handler runs in a transaction. */
-    const step = transact
-      ? Effect.acquireUseRelease(
-        Scope.make(),
-        (scope) => Effect.flatMap(Session.make(scope), stepWith),
-        (scope, exit) => Scope.close(scope, exit)
-      )
-      : stepWith(undefined)
+    /** One batch; a handler that runs in a transaction has the loop's session, released after each batch. */
+    const session = transact ? yield* Session.make : undefined
+    const step = session === undefined ? stepWith(undefined) : Effect.ensuring(stepWith(session), session.release)
 
     // Stopping wakes an idle loop like a notification does: the loop then sees it is stopping.
     yield* Deferred.await(options.stopping).pipe(
