@@ -3,29 +3,15 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
-import * as Tracer from "effect/Tracer"
 import * as Event from "../../src/runtime/Event.js"
 import * as Handler from "../../src/runtime/Handler.js"
 import * as Metrics from "../../src/runtime/Metrics.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
 import * as Runtime from "../support/Runtime.js"
 import * as TestDatabase from "../support/TestDatabase.js"
+import { recordingTracer } from "../support/Tracing.js"
 
 class Ping extends Event.Class<Ping>()("test.Ping", { n: Schema.Number }) {}
-
-/** Wraps the current tracer to keep every span it makes. */
-const recordingTracer = Effect.map(Effect.tracer, (native) => {
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span: (...args) => {
-      const span = native.span(...args)
-      spans.push(span)
-      return span
-    },
-    context: (f, fiber) => native.context(f, fiber)
-  })
-  return { tracer, spans }
-})
 
 const counter = (metric: Metric.Metric.Counter<number>, group: string) =>
   Effect.map(Metric.value(Metric.tagged(metric, "consumer_group", group)), (state) => state.count)

@@ -20,7 +20,7 @@ class Job extends Event.Class<Job>()("test.Job", { n: Schema.Number }) {}
  * their memo map, and the store built on another block's pool would be reused.)
  */
 const ownClient = Layer.effectContext(
-  Effect.map(Effect.context<Layer.Layer.Success<typeof TestDatabase.layer>>(), Context.omit(Statements.Pool))
+  Effect.map(Effect.context<TestDatabase.Services>(), Context.omit(Statements.Pool))
 ).pipe(Layer.provide(TestDatabase.layer))
 
 describe("A SqlClient of one's own", () => {

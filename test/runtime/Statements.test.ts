@@ -5,7 +5,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Tracer from "effect/Tracer"
 import * as Event from "../../src/runtime/Event.js"
 import * as Statements from "../../src/runtime/internal/Statements.js"
 import * as Outbox from "../../src/runtime/Outbox.js"
@@ -13,17 +12,16 @@ import * as Sluice from "../../src/runtime/Sluice.js"
 import { Store } from "../../src/runtime/Store.js"
 import * as Runtime from "../support/Runtime.js"
 import * as TestDatabase from "../support/TestDatabase.js"
+import { recordingTracer } from "../support/Tracing.js"
 
 class Job extends Event.Class<Job>()("test.Job", { n: Schema.Number }) {}
 
 /** The texts the store ran on the pool directly. */
 class Executed extends Context.Tag("test/Executed")<Executed, Array<string>>() {}
 
-type DatabaseServices = Layer.Layer.Success<typeof TestDatabase.layer>
-
 /** The test database with its pool wrapped to record what runs on it. */
 const recordingPool = Layer.effectContext(Effect.gen(function*() {
-  const context = yield* Effect.context<DatabaseServices>()
+  const context = yield* Effect.context<TestDatabase.Services>()
   const pool = Context.get(context, Statements.Pool)
   const executed: Array<string> = []
   return context.pipe(
@@ -33,19 +31,6 @@ const recordingPool = Layer.effectContext(Effect.gen(function*() {
     Context.add(Executed, executed)
   )
 })).pipe(Layer.provide(TestDatabase.layer))
-
-const recordingTracer = Effect.map(Effect.tracer, (native) => {
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span: (...args) => {
-      const span = native.span(...args)
-      spans.push(span)
-      return span
-    },
-    context: (f, fiber) => native.context(f, fiber)
-  })
-  return { tracer, spans }
-})
 
 const emittedCount = Effect.flatMap(
   SqlClient.SqlClient,

@@ -52,16 +52,17 @@ export interface Options {
   readonly maxConnections?: number | undefined
 }
 
-/** {@link layer} with a different pool size. */
-export const layerWith = (options: Options = {}): Layer.Layer<
+/** What {@link layer} provides. */
+export type Services =
   | TestDatabase
   | PgClient.PgClient
   | SqlClient.SqlClient
   | Database.DatabaseUrl
   | Statements.Pool
-  | RuntimeConfig.RuntimeConfig,
-  DatabaseUnavailable | InvalidConfig
-> =>
+  | RuntimeConfig.RuntimeConfig
+
+/** {@link layer} with a different pool size. */
+export const layerWith = (options: Options = {}): Layer.Layer<Services, DatabaseUnavailable | InvalidConfig> =>
   Layer.scopedContext(Effect.gen(function*() {
     const server = serverUrl()
     const name = `${namePrefix}${process.pid}_${Math.random().toString(36).slice(2, 8)}`
@@ -89,15 +90,7 @@ export const layerWith = (options: Options = {}): Layer.Layer<
  * The current test file's database: created from the template when the layer builds,
  * dropped (connections closed) when it closes.
  */
-export const layer: Layer.Layer<
-  | TestDatabase
-  | PgClient.PgClient
-  | SqlClient.SqlClient
-  | Database.DatabaseUrl
-  | Statements.Pool
-  | RuntimeConfig.RuntimeConfig,
-  DatabaseUnavailable | InvalidConfig
-> = layerWith()
+export const layer: Layer.Layer<Services, DatabaseUnavailable | InvalidConfig> = layerWith()
 
 /** The runtime's tables, emptied by {@link truncate}. */
 export const tables = ["events", "deliveries", "subscriptions", "consumer_groups", "delivery_errors"] as const
