@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Event from "../../src/runtime/Event.js"
@@ -83,6 +84,22 @@ describe("Statements", () => {
         assert.strictEqual(statements.length, 1)
         assert.include(String(statements[0]!.attributes.get("db.query.text")), "INSERT INTO \"sluice\".\"events\"")
         assert.strictEqual(yield* emittedCount, 1)
+      }))
+
+    it.scoped("an interrupted statement on the pool is cancelled", () =>
+      Effect.gen(function*() {
+        const pool = yield* Statements.Pool
+        const sql = yield* SqlClient.SqlClient
+        const marker = `sluice_cancelled_${crypto.randomUUID().replaceAll("-", "")}`
+        const running = sql<{ readonly n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE state = 'active' AND query LIKE ${`%${marker}%`} AND pid <> pg_backend_pid()`.pipe(
+          Effect.map((rows) => rows[0]?.n)
+        )
+        const sleeping = yield* Effect.fork(pool.execute(`SELECT pg_sleep(30) AS ${marker}`, []))
+        yield* Runtime.waitUntil("the statement running", running, (n) => n === 1, "5 seconds")
+        yield* Fiber.interrupt(sleeping)
+        yield* Runtime.waitUntil("the statement cancelled", running, (n) => n === 0, "5 seconds")
       }))
   })
 })

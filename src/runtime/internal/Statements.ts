@@ -28,18 +28,49 @@ export interface PoolConnection {
 export class Pool extends Context.Tag("sluice/Pool")<Pool, PoolConnection>() {}
 
 /**
- * `pool.query`: a connection for the statement, returned when it completes (or dropped when
- * it broke). An interrupted statement is not cancelled: it completes or fails on its own.
+ * A connection of the pool for the statement, given back when it completes, dropped when it
+ * broke. An interrupted statement is cancelled (`pg_cancel_backend`, on another of the pool's
+ * connections, without waiting for it), as `@effect/sql-pg` cancels its own.
  */
 export const fromPool = (pool: pg.Pool): PoolConnection => ({
   execute: (text, params) =>
     Effect.async<ReadonlyArray<unknown>, SqlError>((resume) => {
-      pool.query(text, params as Array<unknown>, (cause: Error | undefined, result: pg.QueryResult | undefined) => {
-        resume(
-          cause !== undefined && cause !== null
-            ? Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
-            : Effect.succeed(result?.rows ?? [])
-        )
+      let running: pg.PoolClient | undefined
+      let interrupted = false
+      pool.connect((cause: Error | undefined, client: pg.PoolClient | undefined, release) => {
+        if (cause || client === undefined) {
+          return resume(Effect.fail(new SqlError({ cause, message: "Failed to acquire connection" })))
+        }
+        if (interrupted) return release()
+        let settled = false
+        const settle = (broken?: Error) => {
+          if (settled) return false
+          settled = true
+          running = undefined
+          client.removeListener("error", onError)
+          release(broken)
+          return true
+        }
+        const onError = (broken: Error) => {
+          if (settle(broken)) resume(Effect.fail(new SqlError({ cause: broken, message: "Connection error" })))
+        }
+        client.once("error", onError)
+        running = client
+        client.query(text, params as Array<unknown>, (error: Error | undefined, result: pg.QueryResult) => {
+          if (!settle()) return
+          resume(
+            error
+              ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
+              : Effect.succeed(result.rows)
+          )
+        })
+      })
+      return Effect.sync(() => {
+        interrupted = true
+        const processId = (running as { readonly processID?: unknown } | undefined)?.processID
+        if (typeof processId === "number" && !pool.ending) {
+          pool.query("SELECT pg_cancel_backend($1)", [processId], () => {})
+        }
       })
     })
 })
