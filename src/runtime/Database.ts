@@ -301,7 +301,8 @@ const openPool = (options: {
     })
   )
 
-const toContext = ({ client, pool, url }: Effect.Effect.Success<ReturnType<typeof make>>) =>
+/** The services of a database {@link make} opened, as {@link layer} provides them. */
+export const contextOf = ({ client, pool, url }: Effect.Effect.Success<ReturnType<typeof make>>) =>
   Context.make(PgClient.PgClient, client).pipe(
     Context.add(SqlClient.SqlClient, client),
     Context.add(DatabaseUrl, url),
@@ -322,7 +323,7 @@ export const layer = (
 ): Layer.Layer<
   PgClient.PgClient | SqlClient.SqlClient | DatabaseUrl | Statements.Pool,
   DatabaseUnavailable | InvalidConfig
-> => Layer.scopedContext(Effect.map(make(options), toContext))
+> => Layer.scopedContext(Effect.map(make(options), contextOf))
 
 /**
  * The database from configuration: `DATABASE_URL`, else the embedded server on
@@ -332,4 +333,4 @@ export const layer = (
 export const layerConfig: Layer.Layer<
   PgClient.PgClient | SqlClient.SqlClient | DatabaseUrl | Statements.Pool,
   DatabaseUnavailable | InvalidConfig | ConfigError.ConfigError
-> = Layer.scopedContext(Effect.map(Effect.flatMap(config, make), toContext))
+> = Layer.scopedContext(Effect.map(Effect.flatMap(config, make), contextOf))

@@ -5,7 +5,6 @@
  * changefeed, stats) and cannot change the schema.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -67,13 +66,9 @@ const roles = Effect.gen(function*() {
 const connectAs = (role: { readonly name: string; readonly password: string }) =>
   Effect.gen(function*() {
     const { url } = yield* TestDatabase.TestDatabase
-    const { client, url: redacted } = yield* Database.make({ url: urlAs(url, role), maxConnections: 4 })
+    const opened = yield* Database.make({ url: urlAs(url, role), maxConnections: 4 })
     const settings = yield* RuntimeConfig.make({ schema })
-    return Context.make(SqlClient.SqlClient, client).pipe(
-      Context.add(PgClient.PgClient, client),
-      Context.add(Database.DatabaseUrl, redacted),
-      Context.add(RuntimeConfig.RuntimeConfig, settings)
-    )
+    return Context.add(Database.contextOf(opened), RuntimeConfig.RuntimeConfig, settings)
   })
 
 const permissionDenied = (statement: string) =>

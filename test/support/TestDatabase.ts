@@ -20,7 +20,7 @@
  * })
  * ```
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
@@ -30,7 +30,7 @@ import { inject } from "vitest"
 import * as Database from "../../src/runtime/Database.js"
 import * as EmbeddedPostgres from "../../src/runtime/EmbeddedPostgres.js"
 import type { DatabaseUnavailable, InvalidConfig } from "../../src/runtime/Errors.js"
-import * as Statements from "../../src/runtime/internal/Statements.js"
+import type * as Statements from "../../src/runtime/internal/Statements.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import { databaseUrl, namePrefix, schema, templateName } from "./TestServer.js"
 
@@ -71,17 +71,14 @@ export const layerWith = (options: Options = {}): Layer.Layer<Services, Database
       EmbeddedPostgres.createDatabase(server, name, templateName),
       () => Effect.orDie(EmbeddedPostgres.dropDatabase(server, name))
     )
-    const { client, pool, url: redacted } = yield* Database.make({
+    const opened = yield* Database.make({
       url,
       maxConnections: options.maxConnections ?? Database.defaults.maxConnections,
       applicationName: `sluice-test-${process.pid}`
     })
     const settings = yield* RuntimeConfig.make({ schema })
-    return Context.make(TestDatabase, { name, url }).pipe(
-      Context.add(PgClient.PgClient, client),
-      Context.add(SqlClient.SqlClient, client),
-      Context.add(Database.DatabaseUrl, redacted),
-      Context.add(Statements.Pool, pool),
+    return Database.contextOf(opened).pipe(
+      Context.add(TestDatabase, { name, url }),
       Context.add(RuntimeConfig.RuntimeConfig, settings)
     )
   }))
