@@ -1,6 +1,6 @@
 /**
- * One batch's database session: a connection reserved only when a statement needs a
- * transaction, and a transaction that begins at that statement. A handler that runs no SQL
+ * A claim loop's database session, one batch at a time: a connection reserved only when a
+ * statement needs a transaction, and a transaction that begins at that statement. A handler that runs no SQL
  * then costs no reserved connection and no `BEGIN`/`COMMIT` round trips (nor a commit
  * flush): its claim and acknowledgement are autocommit statements on the pool.
  *
@@ -9,8 +9,8 @@
  * connection if there is one, else on the pool. `sql.withTransaction` inside `transactional`
  * becomes a savepoint of the session's transaction.
  *
- * A claim loop keeps one session and `release`s it after each batch: a batch that ran no
- * SQL then costs the session nothing.
+ * The loop `release`s the session after each batch: a batch that ran no SQL costs it
+ * nothing.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
